@@ -1,0 +1,144 @@
+"""The `leap` command.
+
+User mistakes surface as one `error: ...` line and exit code 2; nothing else prints a
+traceback unless `LEAP_DEBUG=1`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from leap.errors import LeapError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="LeaP: parallel reasoning paths that learn from each other's summaries.",
+)
+console = Console(stderr=True)
+
+# Options shared by the commands that solve problems; None means "not given".
+ConfigFile = typer.Option(None, "--config", "-c", help="YAML file of LeaP settings.")
+
+
+def config_overrides(**values: Any) -> dict[str, Any]:
+    """The CLI options the user actually gave, under their config names."""
+    out: dict[str, Any] = {}
+    sampling = {k: values.pop(k) for k in ("temperature", "top_p") if k in values}
+    for key, value in values.items():
+        if value is not None:
+            out[key] = value
+    sampling = {k: v for k, v in sampling.items() if v is not None}
+    if sampling:
+        out["sampling"] = sampling
+    return out
+
+
+def build_config(config_file: Path | None, overrides: dict[str, Any]):
+    from leap.config import load_config, parse_config
+
+    base: dict[str, Any] = {}
+    source = "options"
+    if config_file is not None:
+        base = load_config(config_file).model_dump(exclude_defaults=True)
+        source = f"{config_file} with options"
+    if "sampling" in overrides and "sampling" in base:
+        overrides["sampling"] = {**base["sampling"], **overrides["sampling"]}
+    return parse_config({**base, **overrides}, source=source)
+
+
+@app.command()
+def solve(
+    question: str = typer.Argument(..., help="The problem to solve."),
+    answer: str | None = typer.Option(None, "--answer", "-a", help="Gold answer, to score."),
+    choices: list[str] | None = typer.Option(
+        None, "--choice", help="An option of a multiple-choice question (repeat it)."
+    ),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
+    dtype: str = typer.Option("auto", help="auto (fastest the CPU supports), bfloat16, float32."),
+    config_file: Path | None = ConfigFile,
+    method: str | None = typer.Option(None, help="leap, leap-t, independent or single."),
+    n_paths: int | None = typer.Option(None, "--n", help="Parallel paths N."),
+    tokens_per_round: int | None = typer.Option(None, "--T", help="Reasoning tokens per round."),
+    top_k: int | None = typer.Option(None, "--k", help="Peer summaries per path."),
+    router: str | None = typer.Option(None, help="dispersed, clustered, hybrid or random."),
+    similarity: str | None = typer.Option(None, help="levenshtein or indel."),
+    max_tokens: int | None = typer.Option(None, help="Reasoning budget per path."),
+    summary_max_tokens: int | None = typer.Option(None, help="Summary budget."),
+    answer_max_tokens: int | None = typer.Option(None, help="Final answer budget."),
+    temperature: float | None = typer.Option(None, help="Sampling temperature."),
+    top_p: float | None = typer.Option(None, help="Nucleus sampling mass."),
+    seed: int | None = typer.Option(None, help="Run seed."),
+) -> None:
+    """Solve one question with a peer group and print each path's answer."""
+    from leap.solve_command import run_solve
+
+    overrides = config_overrides(
+        method=method,
+        n_paths=n_paths,
+        tokens_per_round=tokens_per_round,
+        top_k=top_k,
+        router=router,
+        similarity=similarity,
+        max_tokens=max_tokens,
+        summary_max_tokens=summary_max_tokens,
+        answer_max_tokens=answer_max_tokens,
+        seed=seed,
+        temperature=temperature,
+        top_p=top_p,
+    )
+    if "max_tokens" not in overrides and config_file is None:
+        overrides.setdefault("tokens_per_round", 128)
+        overrides["max_tokens"] = 384  # a CPU-sized default for one question
+    config = build_config(config_file, overrides)
+    run_solve(question, answer, choices or [], model=model, dtype=dtype, config=config)
+
+
+@app.command()
+def benchmarks() -> None:
+    """List the benchmarks that can be run, with sizes and sources."""
+    from rich.table import Table
+
+    from leap.benchmarks import list_benchmarks
+
+    table = Table("name", "problems", "kind", "source")
+    for info in list_benchmarks():
+        size = "?" if info.size is None else str(info.size)
+        table.add_row(info.name, size, info.kind, info.source)
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point of the `leap` console script."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        app(standalone_mode=False)
+    except LeapError as exc:
+        if os.environ.get("LEAP_DEBUG") == "1":
+            raise
+        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+    except (typer.Abort, typer.Exit) as exc:
+        sys.exit(getattr(exc, "exit_code", 1))
+    except Exception as exc:  # click usage errors come through here too
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Run configuration: pydantic models that reject bad values before any model is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from leap.engines.base import SamplingParams
+from leap.errors import LeapError
+from leap.routing import Router, Similarity
+
+Method = Literal["leap", "leap-t", "independent", "single"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sampling(_Strict):
+    """Sampling settings; the defaults are the LeaP paper's (temperature 0.6, top-p 0.95)."""
+
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(0, ge=0, description="0 turns top-k filtering off")
+    min_p: float = Field(0.0, ge=0, le=1)
+
+    def params(self) -> SamplingParams:
+        return SamplingParams(
+            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p
+        )
+
+
+class LeapConfig(_Strict):
+    """How one problem is solved by a peer group.
+
+    `method`: `leap` (communicate after every round), `single` (communicate only at the
+    reasoning-token positions in `communicate_at`), `independent` (never), `leap-t` (for
+    models fine-tuned to summarize: plain prompt, and a round also ends when the model
+    opens `<summarize>` itself).
+    """
+
+    method: Method = "leap"
+    n_paths: int = Field(4, ge=1, description="N, parallel reasoning paths per problem")
+    tokens_per_round: int = Field(4096, gt=0, description="T, reasoning tokens per round")
+    top_k: int = Field(4, ge=0, description="peer summaries each path receives")
+    router: Router = "dispersed"
+    similarity: Similarity = "levenshtein"
+    summary_max_tokens: int = Field(256, gt=0)
+    max_tokens: int = Field(16384, gt=0, description="total reasoning budget per path")
+    answer_max_tokens: int = Field(1024, gt=0, description="budget of the final answer")
+    communicate_at: tuple[int, ...] = Field(
+        (), description="reasoning-token positions at which `single` communicates"
+    )
+    trim_unfinished_paragraph: bool = Field(
+        True, description="drop the trailing unfinished paragraph before a summary"
+    )
+    think_end: str = Field("</think>", min_length=1, description="end-of-thinking marker")
+    sampling: Sampling = Sampling()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> LeapConfig:
+        if self.method == "single" and not self.communicate_at:
+            raise ValueError("method 'single' needs communicate_at, e.g. [4096]")
+        if any(p <= 0 for p in self.communicate_at):
+            raise ValueError("communicate_at positions must be positive token counts")
+        return self
+
+    def communicates_after(self, round_index: int) -> bool:
+        """Whether a LeaP block follows round `round_index` (0-based)."""
+        if self.method in ("leap", "leap-t"):
+            return True
+        if self.method == "single":
+            start, end = (
+                round_index * self.tokens_per_round,
+                (round_index + 1) * self.tokens_per_round,
+            )
+            return any(start < p <= end for p in self.communicate_at)
+        return False
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> LeapConfig:
+    """Validate a config dict; a bad value becomes one LeapError sentence naming the field."""
+    try:
+        return LeapConfig.model_validate(data)
+    except ValidationError as exc:
+        raise LeapError(describe_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> LeapConfig:
+    """Read a LeapConfig from a YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise LeapError(f"cannot read config file {path}: {exc.strerror}.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise LeapError(f"config file {path} is not valid YAML{where}: fix its syntax.") from None
+    if not isinstance(data, dict):
+        raise LeapError(f"config file {path} must hold a mapping of settings, not a list or text.")
+    return parse_config(data, source=str(path))
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    """The first problem pydantic found, as one sentence naming the field."""
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error["loc"]) or "config"
+    message = error["msg"]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) or field == "config" else f" (got {value!r})"
+    more = len(exc.errors()) - 1
+    tail = f"; {more} more problem(s) after this one" if more else ""
+    return f"{source}: invalid {field}{shown}: {message}{tail}."

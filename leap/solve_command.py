@@ -1,0 +1,138 @@
+"""`leap solve`: one question, one peer group, a table of what each path answered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leap.benchmarks.problem import CHOICE_LETTERS, Problem
+from leap.config import LeapConfig
+from leap.errors import LeapError
+from leap.records import FinalRecord, RoundRecord
+
+
+def make_problem(question: str, answer: str | None, choices: Sequence[str]) -> Problem:
+    """The ad-hoc problem of `leap solve`, validated before any model is loaded."""
+    if not question.strip():
+        raise LeapError("the question is empty: pass the problem text as the first argument.")
+    if choices and len(choices) < 2:
+        raise LeapError("a multiple-choice question needs at least two --choice options.")
+    kind = "choice" if choices else "math"
+    gold = (answer or "").strip()
+    if kind == "choice" and gold and gold.upper() not in CHOICE_LETTERS[: len(choices)]:
+        raise LeapError(
+            f"--answer {gold!r} is not the letter of one of the {len(choices)} choices: "
+            f"use one of {', '.join(CHOICE_LETTERS[: len(choices)])}."
+        )
+    placeholder = "A" if kind == "choice" else "?"
+    return Problem(
+        id="question",
+        question=question.strip(),
+        answer=gold.upper() if kind == "choice" and gold else (gold or placeholder),
+        kind=kind,
+        choices=tuple(choices),
+    )
+
+
+def run_solve(
+    question: str,
+    answer: str | None,
+    choices: Sequence[str],
+    *,
+    model: str,
+    dtype: str,
+    config: LeapConfig,
+) -> FinalRecord:
+    from leap.engines.transformers_engine import TransformersEngine
+    from leap.peers import PeerGroup
+
+    problem = make_problem(question, answer, choices)
+    console = Console()
+    with console.status(f"loading {model}"):
+        engine = TransformersEngine(model, dtype=dtype)
+    group = PeerGroup(engine, config, problem)
+    budget = config.n_paths * config.max_tokens
+    records: list[RoundRecord] = []
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} reasoning tokens"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("round 1", total=budget)
+
+        def on_round(record: RoundRecord) -> None:
+            records.append(record)
+            done = sum(_latest_reasoning(records, p) for p in range(config.n_paths))
+            finished = {row.path for r in records for row in r.paths if row.finished}
+            # Finished paths will not use the rest of their budget.
+            spent = done + sum(config.max_tokens - _latest_reasoning(records, p) for p in finished)
+            active = config.n_paths - len(finished)
+            progress.update(
+                task, completed=spent, description=f"round {record.round + 2}, {active} active"
+            )
+
+        final = group.run(on_round=on_round)
+    assert final is not None
+    _print_answers(console, problem, final, records, answer is not None)
+    computed = sum(row.prompt_computed for r in records for row in r.paths)
+    reused = sum(row.prompt_reused for r in records for row in r.paths)
+    console.print(
+        f"{len(records)} rounds in {time.perf_counter() - started:.1f}s; prompt tokens "
+        f"computed {computed}, served from cache {reused}"
+    )
+    return final
+
+
+def _latest_reasoning(records: Sequence[RoundRecord], path: int) -> int:
+    for record in reversed(records):
+        for row in record.paths:
+            if row.path == path:
+                return row.reasoning_tokens
+    return 0
+
+
+def _print_answers(
+    console: Console,
+    problem: Problem,
+    final: FinalRecord,
+    records: Sequence[RoundRecord],
+    has_gold: bool,
+) -> None:
+    from leap.scoring import score_text
+
+    table = Table(title=f"LeaP answers ({len(final.answers)} paths)")
+    for column in (
+        "path",
+        "answer",
+        "correct",
+        "finished by",
+        "reasoning",
+        "summary",
+        "injected",
+        "answer tokens",
+    ):
+        table.add_column(column, justify="left" if column == "answer" else "right")
+    for answer in final.answers:
+        scored = score_text(answer.own_text, problem)
+        rows = [row for r in records for row in r.paths if row.path == answer.path]
+        last = rows[-1] if rows else None
+        correct = ("yes" if scored.correct else "no") if has_gold else "-"
+        table.add_row(
+            str(answer.path),
+            scored.answer if scored.answer is not None else "(none)",
+            correct,
+            answer.finish_reason,
+            str(last.reasoning_tokens if last else 0),
+            str(last.summary_tokens if last else 0),
+            str(last.injected_tokens if last else 0),
+            str(answer.answer_tokens),
+        )
+    console.print(table)
