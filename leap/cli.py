@@ -54,6 +54,28 @@ def build_config(config_file: Path | None, overrides: dict[str, Any]):
     return parse_config({**base, **overrides}, source=source)
 
 
+# Sizes the default CPU model finishes in seconds per problem; used when the user gives
+# no config file and no budget of their own.
+CPU_PRESET = {
+    "n_paths": 4,
+    "tokens_per_round": 96,
+    "max_tokens": 288,
+    "summary_max_tokens": 48,
+    "answer_max_tokens": 24,
+    "top_k": 2,
+}
+
+
+def leap_settings(config_file: Path | None, model: str, **options: Any):
+    """LeapConfig from an optional YAML file, the given options, and the CPU preset."""
+    from leap.models import DEFAULT_MODEL
+
+    overrides = config_overrides(**options)
+    if config_file is None and model == DEFAULT_MODEL:
+        overrides = {**CPU_PRESET, **overrides}
+    return build_config(config_file, overrides)
+
+
 @app.command()
 def solve(
     question: str = typer.Argument(..., help="The problem to solve."),
@@ -80,7 +102,9 @@ def solve(
     """Solve one question with a peer group and print each path's answer."""
     from leap.solve_command import run_solve
 
-    overrides = config_overrides(
+    config = leap_settings(
+        config_file,
+        model,
         method=method,
         n_paths=n_paths,
         tokens_per_round=tokens_per_round,
@@ -94,11 +118,100 @@ def solve(
         temperature=temperature,
         top_p=top_p,
     )
-    if "max_tokens" not in overrides and config_file is None:
-        overrides.setdefault("tokens_per_round", 128)
-        overrides["max_tokens"] = 384  # a CPU-sized default for one question
-    config = build_config(config_file, overrides)
     run_solve(question, answer, choices or [], model=model, dtype=dtype, config=config)
+
+
+StoreOption = typer.Option(
+    "./runs", "--store", "-s", envvar="LEAP_STORE", help="Folder or s3://bucket/prefix."
+)
+
+
+@app.command()
+def run(
+    benchmark: str = typer.Option("smoke", "--benchmark", "-b", help="Name or file:PATH."),
+    run_id: str | None = typer.Option(None, "--run-id", help="Continue or name this run."),
+    store: str = StoreOption,
+    limit: int | None = typer.Option(None, help="Only the first N problems."),
+    data: str | None = typer.Option(None, help="Local copy of a public benchmark."),
+    skip_invalid: bool = typer.Option(False, help="Skip invalid dataset rows with a warning."),
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
+    engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
+    dtype: str = typer.Option("auto", help="auto, bfloat16 or float32."),
+    concurrency: int = typer.Option(1, help="Problems solved at once."),
+    config_file: Path | None = ConfigFile,
+    method: str | None = typer.Option(None, help="leap, leap-t, independent or single."),
+    n_paths: int | None = typer.Option(None, "--n", help="Parallel paths N."),
+    tokens_per_round: int | None = typer.Option(None, "--T", help="Reasoning tokens per round."),
+    top_k: int | None = typer.Option(None, "--k", help="Peer summaries per path."),
+    router: str | None = typer.Option(None, help="dispersed, clustered, hybrid or random."),
+    max_tokens: int | None = typer.Option(None, help="Reasoning budget per path."),
+    seed: int | None = typer.Option(None, help="Run seed."),
+) -> None:
+    """Run (or continue) a benchmark as a Prefect flow; prints where the report is."""
+    from leap.run_command import execute
+    from leap.runs import parse_spec
+
+    config = leap_settings(
+        config_file,
+        model,
+        method=method,
+        n_paths=n_paths,
+        tokens_per_round=tokens_per_round,
+        top_k=top_k,
+        router=router,
+        max_tokens=max_tokens,
+        seed=seed,
+    )
+    spec = parse_spec(
+        {
+            "run_id": run_id,
+            "benchmark": benchmark,
+            "limit": limit,
+            "data": data,
+            "skip_invalid": skip_invalid,
+            "leap": config.model_dump(),
+            "model": model,
+            "engine": engine,
+            "dtype": dtype,
+            "store": store,
+            "concurrency": concurrency,
+        },
+        source="options",
+    )
+    sys.exit(execute(spec))
+
+
+@app.command()
+def resume(
+    run_id: str = typer.Argument(..., help="The run to continue."),
+    store: str = StoreOption,
+    concurrency: int | None = typer.Option(None, help="Problems solved at once."),
+) -> None:
+    """Continue a stored run from where it stopped, with its stored spec."""
+    from leap.run_command import execute
+    from leap.runs import RunStore
+
+    spec = RunStore.open(store, run_id).read_spec()
+    update: dict[str, Any] = {"store": store}
+    if concurrency is not None:
+        update["concurrency"] = concurrency
+    sys.exit(execute(spec.model_copy(update=update)))
+
+
+@app.command()
+def status(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
+    """Per-problem progress of a run, read from the store alone."""
+    from leap.run_command import print_status
+
+    print_status(store, run_id)
+
+
+@app.command()
+def report(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
+    """Rebuild the scores, summary and report of a run from the store."""
+    from leap.run_command import rebuild_report
+
+    rebuild_report(store, run_id)
 
 
 @app.command()

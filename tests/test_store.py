@@ -12,7 +12,6 @@ from leap.errors import ObjectExistsError, StoreError
 from leap.store import LocalStore, ObjectStore, S3Store, open_store
 
 # Fixtures s3_server and s3_bucket (a later tests/conftest.py may register them globally).
-pytest_plugins = ["s3server"]
 
 
 @pytest.fixture(autouse=True)

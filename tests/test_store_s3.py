@@ -17,7 +17,6 @@ from leap.store import ObjectStore, S3Options, S3Store, open_store
 from leap.store.s3_errors import is_exists_conflict
 
 # Fixtures s3_server and s3_bucket (a later tests/conftest.py may register them globally).
-pytest_plugins = ["s3server"]
 
 KEY_ID = "AKIALEAKCHECK0000001"
 SECRET = "leak-check-secret-Zq9"

@@ -336,7 +336,7 @@ def _load(folder: str, dtype: torch.dtype, device: torch.device):
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable model
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LeapError(
             f"could not load model {folder}: {reason[:200]}; check that it is a complete "

@@ -1,0 +1,131 @@
+"""`leap run`, `leap resume`, `leap status`, `leap report`: the console side of a run.
+
+Everything a user can get wrong (spec, store, benchmark) is checked here before the flow
+starts, so mistakes are one line each and no generation starts on a broken run.
+The flow itself is imported lazily: `leap` the library never imports Prefect.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leap.errors import LeapError
+from leap.progress import ProgressEvent, subscribe
+from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
+
+console = Console()
+
+
+def prepare(spec: RunSpec) -> tuple[RunSpec, int]:
+    """Fix the run id, check the store and the spec, load the problems; no generation."""
+    if spec.engine != "transformers":
+        raise LeapError(
+            f"engine {spec.engine!r} is not available in this version: use transformers."
+        )
+    if spec.run_id is None:
+        spec = spec.model_copy(update={"run_id": new_run_id(spec)})
+    problems = load_run_problems(spec)
+    run = RunStore.open(spec.store, spec.run_id)
+    run.store.check()
+    run.create_or_check(spec)
+    return spec, len(problems)
+
+
+def execute(spec: RunSpec) -> int:
+    """Run the benchmark flow for `spec`; returns the process exit code."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    spec, total = prepare(spec)
+    console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {_store_url(spec)}")
+    from flows.benchmark import run_benchmark
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[latest]}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("problems", total=total, latest="")
+
+        def show(event: ProgressEvent) -> None:
+            if event.finished:
+                progress.advance(task)
+                progress.update(task, latest=f"{event.problem_id} done")
+            else:
+                progress.update(
+                    task,
+                    latest=f"{event.problem_id}: round {event.round + 1} stored, "
+                    f"{event.active_paths} paths active",
+                )
+
+        unsubscribe = subscribe(show)
+        try:
+            state = run_benchmark(spec)
+        finally:
+            unsubscribe()
+    summary = state.result(raise_on_failure=False) if state.is_completed() else None
+    if state.is_failed() or not isinstance(summary, dict):
+        console.print(f"[bold red]run {spec.run_id} did not complete:[/] {state.message}")
+        return 1
+    _print_summary(summary)
+    return 0
+
+
+def _store_url(spec: RunSpec) -> str:
+    return RunStore.open(spec.store, spec.run_id or "").store.url
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table("metric", "value", title=f"run {summary['run_id']}")
+    for key, label in (("pass_at_1", "Pass@1"), ("cons_at_n", f"Cons@{summary['n_paths']}")):
+        if key in summary:
+            table.add_row(label, f"{100 * summary[key]:.1f}%")
+    tokens = summary.get("tokens", {})
+    table.add_row("reasoning tokens", str(tokens.get("reasoning", 0)))
+    table.add_row(
+        "prompt tokens computed / reused",
+        f"{tokens.get('prompt_computed', 0)} / {tokens.get('prompt_reused', 0)}",
+    )
+    table.add_row("wall time", f"{summary.get('wall_seconds', 0):.1f}s")
+    console.print(table)
+    locations = summary.get("locations", {})
+    if "report" in locations:
+        console.print(f"report: {locations['report']}")
+
+
+def print_status(store: str, run_id: str) -> None:
+    run = RunStore.open(store, run_id)
+    spec = run.read_spec()
+    rows = run.progress()
+    table = Table(
+        "problem",
+        "rounds stored",
+        "paths finished",
+        "final answers",
+        title=f"run {run_id} ({spec.benchmark}, {spec.display_name()})",
+    )
+    for row in rows:
+        table.add_row(
+            row.problem_id,
+            str(row.rounds),
+            f"{row.paths_finished}/{row.paths}",
+            "yes" if row.final else "no",
+        )
+    console.print(table)
+    done = sum(r.final for r in rows)
+    console.print(f"{done} problems complete, {len(rows) - done} in progress")
+
+
+def rebuild_report(store: str, run_id: str) -> None:
+    from leap.results import build_results
+
+    run = RunStore.open(store, run_id)
+    spec = run.read_spec()
+    problems = load_run_problems(spec)
+    results = build_results(spec, run, problems)
+    _print_summary({**results.summary, "locations": results.locations})

@@ -1,0 +1,322 @@
+"""A run: its spec, and its objects in the store (DESIGN.md, "Checkpoints").
+
+```
+{run_id}/run.json                                  spec, spec hash, versions; written once
+{run_id}/problems/{problem_id}/round-{r:03d}.parquet   one row per path, written once
+{run_id}/problems/{problem_id}/final.parquet       final answers per path, written once
+{run_id}/results/{scores.parquet, summary.json, report.html}   derived, rewritten freely
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leap.benchmarks.problem import Problem
+from leap.checkpoint import (
+    CorruptObject,
+    final_from_parquet,
+    final_to_parquet,
+    round_from_parquet,
+    round_to_parquet,
+)
+from leap.config import LeapConfig, describe_validation_error
+from leap.errors import LeapError, ObjectExistsError
+from leap.records import FinalRecord, RoundRecord
+from leap.store import ObjectStore, open_store
+
+log = logging.getLogger("leap")
+EngineName = Literal["transformers", "vllm", "openai"]
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ROUND_KEY = re.compile(r"round-(\d{3,})\.parquet$")
+
+
+class RunSpec(BaseModel):
+    """Everything that decides what a run computes, plus where and how fast it runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str | None = None
+    benchmark: str = "smoke"
+    limit: int | None = Field(None, gt=0, description="only the first N problems")
+    data: str | None = Field(None, description="local copy of a public benchmark")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="question/answer/id/choices column names for file:"
+    )
+    skip_invalid: bool = False
+    leap: LeapConfig = LeapConfig()
+    model: str = "smollm2-135m"
+    engine: EngineName = "transformers"
+    dtype: str = "auto"
+    store: str = "./runs"
+    concurrency: int = Field(1, ge=1, description="problems solved at once")
+
+    def content_hash(self) -> str:
+        """Hash of the fields that change what is computed (not where or how fast)."""
+        decisive = self.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
+        text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def display_name(self) -> str:
+        """The flow-run name: `aime24-leap-dispersed-k4-T4096`."""
+        c = self.leap
+        if c.method == "independent":
+            return f"{self.benchmark_slug()}-independent-N{c.n_paths}"
+        return f"{self.benchmark_slug()}-{c.method}-{c.router}-k{c.top_k}-T{c.tokens_per_round}"
+
+    def benchmark_slug(self) -> str:
+        name = self.benchmark.removeprefix("file:").rsplit("/", 1)[-1]
+        return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or "custom"
+
+
+def parse_spec(data: dict[str, Any], source: str = "run spec") -> RunSpec:
+    try:
+        spec = RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise LeapError(describe_validation_error(exc, source)) from None
+    if spec.run_id is not None and not _RUN_ID.match(spec.run_id):
+        raise LeapError(
+            f"run id {spec.run_id!r} is not usable: use letters, digits, '.', '_' and '-' only."
+        )
+    return spec
+
+
+def new_run_id(spec: RunSpec) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{spec.display_name()}-{stamp}"
+
+
+@dataclass(frozen=True)
+class ProblemProgress:
+    problem_id: str
+    rounds: int
+    paths_finished: int
+    paths: int
+    final: bool
+
+
+class RunStore:
+    """The objects of one run in an object store."""
+
+    def __init__(self, store: ObjectStore, run_id: str) -> None:
+        self.store = store
+        self.run_id = run_id
+
+    @classmethod
+    def open(cls, url: str, run_id: str) -> RunStore:
+        return cls(open_store(url), run_id)
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return "/".join((self.run_id, *parts))
+
+    def round_key(self, problem_id: str, round_index: int) -> str:
+        return self._key("problems", problem_id, f"round-{round_index:03d}.parquet")
+
+    def final_key(self, problem_id: str) -> str:
+        return self._key("problems", problem_id, "final.parquet")
+
+    def result_key(self, name: str) -> str:
+        return self._key("results", name)
+
+    # -- the spec -----------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.store.exists(self._key("run.json"))
+
+    def create_or_check(self, spec: RunSpec) -> None:
+        """Write run.json, or refuse when the run id already holds a different spec."""
+        document = {
+            "run_id": self.run_id,
+            "spec": spec.model_dump(mode="json", exclude={"run_id"}),
+            "spec_hash": spec.content_hash(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "versions": _versions(),
+        }
+        try:
+            self.store.put_once(self._key("run.json"), json.dumps(document, indent=2).encode())
+            return
+        except ObjectExistsError:
+            pass
+        stored = self.read_document()
+        if stored.get("spec_hash") != spec.content_hash():
+            theirs = parse_spec(stored.get("spec", {}), source=f"run {self.run_id}")
+            changed = _changed_fields(theirs, spec)
+            raise LeapError(
+                f"run {self.run_id} already exists with a different spec ({changed}): "
+                f"resume it with `leap resume {self.run_id}` or choose a new --run-id."
+            )
+
+    def read_document(self) -> dict[str, Any]:
+        key = self._key("run.json")
+        if not self.store.exists(key):
+            raise LeapError(
+                f"no run {self.run_id!r} in {self.store.url}: check the run id and --store."
+            )
+        try:
+            return json.loads(self.store.get(key))
+        except ValueError:
+            raise LeapError(
+                f"{self.store.url}/{key} is not valid JSON: the run is damaged."
+            ) from None
+
+    def read_spec(self) -> RunSpec:
+        stored = self.read_document()
+        spec = parse_spec({**stored.get("spec", {}), "run_id": self.run_id}, f"run {self.run_id}")
+        return spec
+
+    # -- rounds -------------------------------------------------------------------------
+
+    def load_rounds(self, problem_id: str) -> list[RoundRecord]:
+        """The problem's complete rounds, in order.
+
+        A round that fails to parse is reported by name and set aside together with every
+        later round (they were computed from it), so it is recomputed.
+        """
+        keys = self.store.list(self._key("problems", problem_id) + "/")
+        numbered = sorted((int(m.group(1)), key) for key in keys if (m := _ROUND_KEY.search(key)))
+        records: list[RoundRecord] = []
+        for position, (index, key) in enumerate(numbered):
+            problem = None
+            if index != position:
+                problem = f"round {position} is missing before it"
+            else:
+                try:
+                    records.append(round_from_parquet(self.store.get(key), problem_id, index))
+                    continue
+                except CorruptObject as exc:
+                    problem = str(exc)
+            self._set_aside([k for _, k in numbered[position:]], problem)
+            break
+        return records
+
+    def _set_aside(self, keys: list[str], reason: str) -> None:
+        first = keys[0]
+        log.warning(
+            "%s/%s cannot be used (%s); it and %d later round(s) are set aside and recomputed",
+            self.store.url,
+            first,
+            reason,
+            len(keys) - 1,
+        )
+        for key in keys:
+            self.store.move_aside(key, reason if key == first else f"follows {first}")
+
+    def save_round(self, record: RoundRecord) -> None:
+        """Store a completed round; ObjectExistsError if another writer stored it first."""
+        data = round_to_parquet(self.run_id, record)
+        self.store.put_once(self.round_key(record.problem_id, record.round), data)
+
+    # -- finals -------------------------------------------------------------------------
+
+    def load_final(self, problem_id: str) -> FinalRecord | None:
+        key = self.final_key(problem_id)
+        if not self.store.exists(key):
+            return None
+        try:
+            return final_from_parquet(self.store.get(key), problem_id)
+        except CorruptObject as exc:
+            self._set_aside([key], str(exc))
+            return None
+
+    def save_final(self, record: FinalRecord) -> None:
+        self.store.put_once(
+            self.final_key(record.problem_id), final_to_parquet(self.run_id, record)
+        )
+
+    # -- results and status -------------------------------------------------------------
+
+    def write_result(self, name: str, data: bytes) -> str:
+        key = self.result_key(name)
+        self.store.put(key, data)
+        return f"{self.store.url.rstrip('/')}/{key}"
+
+    def read_result(self, name: str) -> bytes | None:
+        key = self.result_key(name)
+        return self.store.get(key) if self.store.exists(key) else None
+
+    def progress(self) -> list[ProblemProgress]:
+        """Per-problem progress, read from the store alone."""
+        keys = self.store.list(self._key("problems") + "/")
+        problems: dict[str, list[str]] = {}
+        for key in keys:
+            parts = key.split("/")
+            if len(parts) >= 4:
+                problems.setdefault(parts[2], []).append(parts[3])
+        out = []
+        for problem_id in sorted(problems, key=_natural):
+            records = self.load_rounds(problem_id)
+            finished = {row.path for r in records for row in r.paths if row.finished}
+            paths = len(records[0].paths) if records else 0
+            out.append(
+                ProblemProgress(
+                    problem_id=problem_id,
+                    rounds=len(records),
+                    paths_finished=len(finished),
+                    paths=paths,
+                    final="final.parquet" in problems[problem_id],
+                )
+            )
+        return out
+
+
+def _natural(text: str) -> list[Any]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def _changed_fields(old: RunSpec, new: RunSpec) -> str:
+    a = old.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
+    b = new.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
+    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if "leap" in changed:
+        inner = [k for k in sorted(a["leap"]) if a["leap"].get(k) != b["leap"].get(k)]
+        changed = [c for c in changed if c != "leap"] + [f"leap.{k}" for k in inner]
+    return "changed: " + ", ".join(changed) if changed else "spec differs"
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("leap-pipeline", "torch", "transformers", "vllm", "prefect"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def load_run_problems(spec: RunSpec) -> list[Problem]:
+    """The problems a run solves, in benchmark order."""
+    from leap.benchmarks import LoadOptions, load_benchmark_with_report
+
+    columns = dict(spec.columns)
+    unknown = set(columns) - {"question", "answer", "id", "choices"}
+    if unknown:
+        raise LeapError(
+            f"unknown column mapping {', '.join(sorted(unknown))}: "
+            "map only question, answer, id and choices."
+        )
+    options = LoadOptions(
+        question_field=columns.get("question"),
+        answer_field=columns.get("answer"),
+        id_field=columns.get("id"),
+        choices_field=columns.get("choices"),
+        skip_invalid=spec.skip_invalid,
+        seed=spec.leap.seed,
+        local_path=spec.data,
+        limit=spec.limit,
+    )
+    loaded = load_benchmark_with_report(spec.benchmark, options)
+    if not loaded.problems:
+        raise LeapError(f"benchmark {spec.benchmark!r} has no problems to solve.")
+    return loaded.problems

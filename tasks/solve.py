@@ -1,0 +1,40 @@
+"""Task: solve one problem, checkpointing each round; retried on transient store errors."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from leap.benchmarks.problem import Problem
+from leap.engines.factory import shared_engine
+from leap.errors import ObjectExistsError, StoreError
+from leap.progress import ProgressEvent, emit
+from leap.records import RoundRecord
+from leap.runs import RunSpec, RunStore
+from leap.solver import solve_problem
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry when the store failed (a server restart, a network blip), not on user errors."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, StoreError) and not isinstance(error, ObjectExistsError)
+
+
+@task(
+    name="solve-problem",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def solve(spec: RunSpec, run_id: str, problem: Problem) -> dict:
+    engine = shared_engine(spec.engine, spec.model, spec.dtype)
+    run = RunStore.open(spec.store, run_id)
+
+    def on_round(record: RoundRecord) -> None:
+        active = sum(not row.finished for row in record.paths)
+        emit(ProgressEvent(problem.id, record.round, active, finished=False))
+
+    final = solve_problem(engine, spec, problem, run, on_round=on_round)
+    emit(ProgressEvent(problem.id, -1, 0, finished=True))
+    return {"problem_id": problem.id, "paths": len(final.answers)}

@@ -1,0 +1,30 @@
+"""Small shared pieces for tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leap.config import LeapConfig
+from leap.runs import RunSpec
+
+# Two smoke problems, two paths, two rounds: seconds per problem on the CPU model.
+TINY_LEAP = {
+    "n_paths": 2,
+    "tokens_per_round": 16,
+    "max_tokens": 32,
+    "summary_max_tokens": 8,
+    "answer_max_tokens": 6,
+    "top_k": 1,
+    "seed": 3,
+}
+
+
+def tiny_spec(store: str, run_id: str = "tiny", **extra: Any) -> RunSpec:
+    """A run spec in float32, so resumed runs match uninterrupted ones token for token."""
+    fields: dict[str, Any] = {
+        "benchmark": "smoke",
+        "limit": 2,
+        "dtype": "float32",
+        "leap": LeapConfig(**TINY_LEAP),
+    }
+    return RunSpec(**{**fields, "store": store, "run_id": run_id, **extra})

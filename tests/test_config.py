@@ -1,0 +1,63 @@
+"""Config validation: every bad value is one sentence naming its field."""
+
+from __future__ import annotations
+
+import pytest
+
+from leap.config import LeapConfig, load_config, parse_config
+from leap.errors import LeapError
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"tokens_per_round": 0}, "tokens_per_round"),
+        ({"n_paths": 0}, "n_paths"),
+        ({"top_k": -1}, "top_k"),
+        ({"router": "nearest"}, "router"),
+        ({"similarity": "cosine"}, "similarity"),
+        ({"method": "debate"}, "method"),
+        ({"sampling": {"temperature": -0.1}}, "sampling.temperature"),
+        ({"sampling": {"top_p": 0}}, "sampling.top_p"),
+        ({"summary_max_tokens": 0}, "summary_max_tokens"),
+        ({"max_tokens": -5}, "max_tokens"),
+        ({"method": "single"}, "communicate_at"),
+        ({"method": "single", "communicate_at": [0]}, "communicate_at"),
+        ({"paths": 4}, "paths"),
+    ],
+)
+def test_invalid_values_name_the_field(settings, field):
+    with pytest.raises(LeapError) as caught:
+        parse_config(settings)
+    message = str(caught.value)
+    assert field in message
+    assert "\n" not in message
+
+
+def test_defaults_follow_the_paper():
+    config = LeapConfig()
+    assert (config.summary_max_tokens, config.top_k, config.router) == (256, 4, "dispersed")
+    assert config.similarity == "levenshtein"
+    assert (config.sampling.temperature, config.sampling.top_p) == (0.6, 0.95)
+
+
+def test_yaml_round_trip(tmp_path):
+    path = tmp_path / "leap.yaml"
+    path.write_text("n_paths: 8\nrouter: hybrid\nsampling:\n  temperature: 0.7\n")
+    config = load_config(path)
+    assert (config.n_paths, config.router, config.sampling.temperature) == (8, "hybrid", 0.7)
+
+
+@pytest.mark.parametrize("text", ["n_paths: [1", "- 1\n- 2\n"])
+def test_bad_yaml_is_a_clear_error(tmp_path, text):
+    path = tmp_path / "leap.yaml"
+    path.write_text(text)
+    with pytest.raises(LeapError, match=str(path)):
+        load_config(path)
+
+
+def test_schedule():
+    assert all(LeapConfig().communicates_after(r) for r in range(3))
+    assert not any(LeapConfig(method="independent").communicates_after(r) for r in range(3))
+    single = LeapConfig(method="single", tokens_per_round=100, communicate_at=(250,))
+    assert [single.communicates_after(r) for r in range(4)] == [False, False, True, False]

@@ -1,0 +1,171 @@
+"""`leap run` in real processes: killed mid-problem and resumed; against a real Prefect server."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from helpers import TINY_LEAP
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny.yaml"
+    # Three rounds per problem, so there is a moment to kill a problem halfway.
+    path.write_text(yaml.safe_dump({**TINY_LEAP, "tokens_per_round": 24, "max_tokens": 72}))
+    return path
+
+
+def run_args(store: Path, run_id: str, config: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "leap.cli",
+        "run",
+        "--benchmark",
+        "smoke",
+        "--limit",
+        "2",
+        "--store",
+        str(store),
+        "--run-id",
+        run_id,
+        "--config",
+        str(config),
+        "--dtype",
+        "float32",
+    ]
+
+
+def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: int = 900) -> str:
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out
+    return out
+
+
+def scores(store: Path, run_id: str) -> list[dict]:
+    table = pq.read_table(io.BytesIO((store / run_id / "results" / "scores.parquet").read_bytes()))
+    return sorted(table.to_pylist(), key=lambda r: (r["problem_id"], r["path"]))
+
+
+def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
+    store = tmp_path / "runs"
+    finish(start(run_args(store, "whole", config_file)))
+
+    process = start(run_args(store, "killed", config_file))
+    first_round = store / "killed" / "problems" / "smoke-1" / "round-000.parquet"
+    deadline = time.monotonic() + 600
+    while not first_round.exists():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the whole process group, like a lost machine
+    process.wait()
+    assert not (store / "killed" / "problems" / "smoke-1" / "final.parquet").exists()
+    stored = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in store.glob("killed/problems/*/round-*.parquet")
+    }
+    assert stored
+
+    finish(start(run_args(store, "killed", config_file)))
+    for path, identity in stored.items():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was rewritten"
+    assert scores(store, "killed") == scores(store, "whole")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def prefect_server(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, "prefect server exited"
+        assert time.monotonic() < deadline, "prefect server did not start"
+        time.sleep(0.5)
+    yield api
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_artifacts_are_readable_through_a_real_prefect_server(
+    tmp_path, config_file, prefect_server
+):
+    store = tmp_path / "runs"
+    out = finish(
+        start(run_args(store, "served", config_file), env={"PREFECT_API_URL": prefect_server})
+    )
+    assert "report:" in out
+    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json={}, timeout=10).json()
+    assert [r["name"] for r in runs] == ["smoke-leap-dispersed-k1-T24"]
+    assert runs[0]["state_type"] == "COMPLETED"
+    artifacts = httpx.post(f"{prefect_server}/artifacts/filter", json={}, timeout=10).json()
+    kinds = {a["type"] for a in artifacts}
+    assert {"progress", "table", "markdown"} <= kinds
+    progress = next(a for a in artifacts if a["type"] == "progress")
+    assert progress["data"] == 100.0
+    markdown = next(a for a in artifacts if a["type"] == "markdown")
+    assert "Pass@1" in markdown["data"]
+    tasks = httpx.post(f"{prefect_server}/task_runs/filter", json={}, timeout=10).json()
+    assert {"problem-smoke-1", "problem-smoke-2"} <= {t["name"] for t in tasks}

@@ -1,0 +1,190 @@
+"""The benchmark flow end to end, in-process, on a session-wide Prefect test API.
+
+Real parts throughout: the default model on the CPU, a local folder store and a moto S3
+server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import pyarrow.parquet as pq
+import pytest
+from helpers import tiny_spec
+
+from leap.errors import LeapError
+from leap.progress import subscribe
+from leap.runs import RunStore, load_run_problems
+from leap.solver import solve_problem
+from leap.store import open_store
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+def run_flow(spec):
+    from flows.benchmark import run_benchmark
+
+    return run_benchmark(spec)
+
+
+def scores(store_url: str, run_id: str) -> list[dict]:
+    data = RunStore.open(store_url, run_id).read_result("scores.parquet")
+    assert data is not None
+    rows = pq.read_table(io.BytesIO(data)).to_pylist()
+    return sorted(rows, key=lambda r: (r["problem_id"], r["path"]))
+
+
+def round_keys(store_url: str, run_id: str) -> list[str]:
+    keys = open_store(store_url).list(f"{run_id}/problems/")
+    return [k for k in keys if "/round-" in k and k.endswith(".parquet")]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, prefect_api):
+    """An uninterrupted run; other tests compare against its scores."""
+    store = str(tmp_path_factory.mktemp("reference"))
+    spec = tiny_spec(store)
+    state = run_flow(spec)
+    assert state.is_completed(), state.message
+    return store, spec
+
+
+def test_a_run_writes_rounds_finals_and_results(reference):
+    store, spec = reference
+    keys = open_store(store).list(f"{spec.run_id}/")
+    problems = load_run_problems(spec)
+    for problem in problems:
+        assert f"{spec.run_id}/problems/{problem.id}/final.parquet" in keys
+        assert f"{spec.run_id}/problems/{problem.id}/round-000.parquet" in keys
+    for name in ("scores.parquet", "summary.json", "report.html"):
+        assert f"{spec.run_id}/results/{name}" in keys
+    rows = scores(store, spec.run_id)
+    assert len(rows) == len(problems) * spec.leap.n_paths
+    summary = json.loads(RunStore.open(store, spec.run_id).read_result("summary.json"))
+    assert summary["n_problems"] == len(problems) and summary["failed_problems"] == []
+    assert 0.0 <= summary["pass_at_1"] <= 1.0
+    assert set(summary["pass_at_k"]) == {"1", "2"}
+    assert summary["tokens"]["prompt_reused"] > summary["tokens"]["prompt_computed"] > 0
+
+
+def test_running_a_finished_run_again_recomputes_nothing(reference):
+    store, spec = reference
+    before = {k: open_store(store).get(k) for k in round_keys(store, spec.run_id)}
+    rounds_seen = []
+    unsubscribe = subscribe(lambda e: rounds_seen.append(e) if e.round >= 0 else None)
+    try:
+        assert run_flow(spec).is_completed()
+    finally:
+        unsubscribe()
+    assert rounds_seen == []
+    after = {k: open_store(store).get(k) for k in round_keys(store, spec.run_id)}
+    assert after == before
+
+
+def test_same_run_id_with_another_spec_is_refused(reference):
+    store, spec = reference
+    changed = spec.model_copy(update={"leap": spec.leap.model_copy(update={"top_k": 0})})
+    with pytest.raises(LeapError, match="different spec.*top_k"):
+        RunStore.open(store, spec.run_id).create_or_check(changed)
+
+
+def test_run_on_s3_matches_the_local_run(reference, s3_bucket, monkeypatch):
+    store, spec = reference
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "leap-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leap-test-secret")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    url = s3_bucket.url("evals")
+    state = run_flow(spec.model_copy(update={"store": url}))
+    assert state.is_completed(), state.message
+    assert scores(url, spec.run_id) == scores(store, spec.run_id)
+
+
+def test_corrupt_round_is_set_aside_and_recomputed(reference, tmp_path, caplog):
+    store, spec = reference
+    copy = tmp_path / "store"
+    source = open_store(store)
+    target = open_store(str(copy))
+    for key in source.list(f"{spec.run_id}/"):
+        if "/results/" in key or key.endswith("final.parquet"):
+            continue
+        target.put_once(key, source.get(key))
+    damaged = round_keys(str(copy), spec.run_id)[0]
+    (copy / damaged).write_bytes(b"PAR1 this is not parquet")
+    state = run_flow(spec.model_copy(update={"store": str(copy)}))
+    assert state.is_completed(), state.message
+    assert damaged in caplog.text  # reported by name
+    kept = [k for k in target.list(f"{spec.run_id}/") if ".corrupt-" in k]
+    assert kept and kept[0].startswith(damaged)
+    assert scores(str(copy), spec.run_id) == scores(store, spec.run_id)
+
+
+def test_stopped_s3_server_fails_clearly_and_a_later_run_loses_nothing(reference, monkeypatch):
+    from s3server import MotoS3
+
+    store, spec = reference
+    server = MotoS3().start()
+    try:
+        bucket = server.create_bucket()
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "leap-test-key")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leap-test-secret")
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        url = f"s3://{bucket}/runs"
+        stopped = threading.Event()
+
+        def stop_after_first_round(event):
+            if event.round == 0 and not stopped.is_set():
+                stopped.set()
+                server.stop()
+
+        unsubscribe = subscribe(stop_after_first_round)
+        try:
+            state = run_flow(spec.model_copy(update={"store": url}))
+        finally:
+            unsubscribe()
+        assert stopped.is_set()
+        assert state.is_failed()
+        assert "resume" in state.message
+        server.start()
+        first_rounds = round_keys(url, spec.run_id)
+        assert first_rounds  # the round stored before the outage is still there
+        state = run_flow(spec.model_copy(update={"store": url}))
+        assert state.is_completed(), state.message
+        assert scores(url, spec.run_id) == scores(store, spec.run_id)
+    finally:
+        server.stop()
+
+
+def test_two_workers_on_one_problem_store_each_round_once(reference, tmp_path, engine):
+    store, spec = reference
+    url = str(tmp_path / "race")
+    spec = spec.model_copy(update={"store": url})
+    run = RunStore.open(url, spec.run_id)
+    run.create_or_check(spec)
+    problem = load_run_problems(spec)[0]
+    finals, errors = [], []
+
+    def worker():
+        try:
+            finals.append(solve_problem(engine, spec, problem, RunStore.open(url, spec.run_id)))
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert errors == []
+    assert len(finals) == 2
+    assert [a.own_text for a in finals[0].answers] == [a.own_text for a in finals[1].answers]
+    keys = round_keys(url, spec.run_id)
+    assert len(keys) == len(set(keys))
+    assert [k.rsplit("/", 1)[-1] for k in keys] == [
+        f"round-{i:03d}.parquet" for i in range(len(keys))
+    ]
+    reference_final = RunStore.open(store, spec.run_id).load_final(problem.id)
+    assert [a.own_text for a in finals[0].answers] == [a.own_text for a in reference_final.answers]

@@ -1,0 +1,388 @@
+"""Tests for leap.report: the self-contained HTML report and the markdown summary."""
+
+from __future__ import annotations
+
+import random
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from leap.metrics import majority_answer
+from leap.report import agreement_curve, render_report, write_markdown_summary
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "area", "base", "source"}
+HOSTILE = '</table></td><script>alert("x")</script><img src=x onerror=alert(1)> & "q"'
+
+
+class TagChecker(HTMLParser):
+    """Records every tag and fails on an end tag that does not close the innermost open tag."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.starts: list[tuple[str, dict[str, str | None]]] = []
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.starts.append((tag, dict(attrs)))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.starts.append((tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> while open: {self.stack[-3:]}")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+
+def check_html(page: str) -> TagChecker:
+    checker = TagChecker()
+    checker.feed(page)
+    checker.close()
+    assert checker.errors == []
+    assert checker.stack == []
+    tags = [tag for tag, _ in checker.starts]
+    for required in ("html", "head", "style", "body", "header", "main"):
+        assert tags.count(required) == 1, required
+    assert re.match(
+        r"<!DOCTYPE html>\s*<html[^>]*><head>.*<title>[^<]*</title>.*</head><body>", page, re.S
+    )
+    return checker
+
+
+def make_run(n_problems: int, n_paths: int, seed: int = 0) -> tuple[dict, list, list]:
+    rng = random.Random(seed)
+    scores, agreement = [], []
+    for p in range(n_problems):
+        pid = f"prob-{p:02d}"
+        gold = str(p)
+        for i in range(n_paths):
+            ok = rng.random() < 0.5
+            scores.append(
+                {
+                    "problem_id": pid,
+                    "path": i,
+                    "answer": gold if ok else rng.choice([None, "7", "8"]),
+                    "gold": gold,
+                    "correct": ok,
+                    "finish_reason": "think_end",
+                    "reasoning_tokens": rng.randint(100, 900),
+                    "summary_tokens": 20,
+                    "injected_tokens": 30,
+                    "answer_tokens": 5,
+                    "rounds": 3,
+                }
+            )
+        for r in range(1, 4):
+            answers = [rng.choice([None, gold, "7"]) for _ in range(n_paths)]
+            agreement.append({"problem_id": pid, "round": r, "answers": answers})
+    summary = {
+        "run_id": "run-1",
+        "benchmark": "aime24",
+        "method": "leap",
+        "model": "smollm2-135m",
+        "config": {"n_paths": n_paths, "sampling": {"temperature": 0.6}},
+        "n_problems": n_problems,
+        "n_paths": n_paths,
+        "pass_at_1": 0.53333,
+        "cons_at_n": 0.6,
+        "pass_at_k": {"1": 0.53333, "2": 0.7, "4": 0.875},
+        "tokens": {
+            "reasoning": 123456,
+            "summary": 2000,
+            "injected": 3000,
+            "answer": 400,
+            "prompt_computed": 1000,
+            "prompt_reused": 3000,
+        },
+        "wall_seconds": 3725,
+        "failed_problems": [],
+        "created_at": "2026-01-03T10:00:00Z",
+    }
+    return summary, scores, agreement
+
+
+def visible_text(page: str) -> str:
+    return " ".join(check_html(page).texts)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_full_report_is_balanced_and_has_three_charts():
+    summary, scores, agreement = make_run(5, 4)
+    page = render_report(summary, scores, agreement)
+    checker = check_html(page)
+    tags = [tag for tag, _ in checker.starts]
+    assert tags.count("svg") == 3
+    # One accuracy bar per problem, one token stack per path.
+    bars = [a for t, a in checker.starts if t == "rect" and "bar" in (a.get("class") or "")]
+    stacks = [a for t, a in checker.starts if t == "g" and a.get("class") == "stack"]
+    assert len(bars) == 5
+    assert len(stacks) == 20
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_headline_numbers_are_shown():
+    summary, scores, agreement = make_run(3, 4)
+    text = visible_text(render_report(summary, scores, agreement))
+    assert "53.3%" in text  # Pass@1
+    assert "60.0%" in text  # Cons@N
+    assert "70.0%" in text and "87.5%" in text  # Pass@k table
+    assert "Cons@4" in text
+    assert "1h 02m 05s" in text
+    assert "123,456" in text
+    assert "75.0%" in text  # prompt cache reuse 3000 / 4000
+    assert "aime24" in text and "smollm2-135m" in text and "run-1" in text
+    assert "sampling.temperature" in text  # nested config is flattened
+
+
+def test_per_problem_table_counts_correct_paths_and_majority():
+    scores = [
+        {"problem_id": "p1", "path": i, "answer": a, "gold": "42", "correct": a == "42"}
+        for i, a in enumerate(["42", "41", "42", None])
+    ]
+    page = render_report({}, scores, [])
+    text = visible_text(page)
+    assert "2/4" in text  # correct paths
+    assert "(2/4)" in text  # votes for the majority answer "42"
+    row = re.search(r'<td class="pid">p1</td>.*?</tr>', page, re.S).group(0)
+    assert "<code>42</code>" in row
+    assert '<span class="ok">✓</span>' in row
+
+
+def test_majority_follows_metrics_tie_rule():
+    # Tie between "5" and "9": the group that appeared first wins, as in leap.metrics.
+    answers = [None, "9", "5", "5", "9"]
+    expected = majority_answer(answers, lambda a, b: a == b)
+    assert expected == "9"
+    scores = [
+        {"problem_id": "t", "path": i, "answer": a, "gold": "5", "correct": a == "5"}
+        for i, a in enumerate(answers)
+    ]
+    page = render_report({}, scores, [])
+    row = re.search(r'<td class="pid">t</td>.*?</tr>', page, re.S).group(0)
+    assert "<code>9</code>" in row
+    assert '<span class="bad">✗</span>' in row
+
+
+def test_custom_equivalence_is_used_for_voting():
+    answers = ["0.5", "1/2", "3"]
+    scores = [
+        {"problem_id": "q", "path": i, "answer": a, "gold": "1/2", "correct": a != "3"}
+        for i, a in enumerate(answers)
+    ]
+    plain = render_report({}, scores, [])
+    assert "(1/3)" in visible_text(plain)
+    halves = {"0.5", "1/2"}
+    page = render_report({}, scores, [], equivalent=lambda a, b: a == b or {a, b} <= halves)
+    assert "(2/3)" in visible_text(page)
+
+
+def test_hostile_strings_are_escaped_everywhere():
+    summary, scores, agreement = make_run(2, 3)
+    summary.update(
+        run_id=HOSTILE,
+        benchmark=HOSTILE,
+        model="</title><script>evil()</script>",
+        config={HOSTILE: HOSTILE},
+        failed_problems=[HOSTILE],
+    )
+    for row in scores:
+        row.update(answer=HOSTILE, gold=HOSTILE, finish_reason=HOSTILE)
+    scores[0]["problem_id"] = HOSTILE
+    agreement[0]["answers"][0] = HOSTILE
+    agreement[1]["problem_id"] = '"><svg onload=alert(1)>'
+    page = render_report(summary, scores, agreement)
+    checker = check_html(page)
+    tags = {tag for tag, _ in checker.starts}
+    assert "script" not in tags and "img" not in tags
+    assert "<script" not in page.lower()
+    assert "</table></td>" not in page
+    assert all("onerror" not in attrs and "onload" not in attrs for _, attrs in checker.starts)
+    # The text survives, escaped, and reads back intact.
+    assert "&lt;/table&gt;&lt;/td&gt;&lt;script&gt;" in page
+    assert HOSTILE in " ".join(checker.texts)
+    title = re.search(r"<title>(.*?)</title>", page, re.S).group(1)
+    assert "&lt;" in title or "&amp;" in title
+
+
+def test_no_external_references():
+    summary, scores, agreement = make_run(4, 3)
+    summary["model"] = "https://example.org/model"  # text, not a reference
+    page = render_report(summary, scores, agreement)
+    checker = check_html(page)
+    for tag, attrs in checker.starts:
+        assert tag not in {"link", "script", "iframe", "img", "object", "embed"}
+        for name in ("src", "href", "xlink:href", "action"):
+            assert name not in attrs, (tag, attrs)
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert "url(" not in style and "@import" not in style and "http" not in style
+    assert page.count("https://") == 1  # only the escaped model name
+
+
+def test_empty_inputs_render():
+    page = render_report({}, [], [])
+    checker = check_html(page)
+    text = " ".join(checker.texts)
+    assert "—" in text
+    assert "No per-path scores" in text
+    assert "No per-round answers" in text
+    assert "No configuration" in text
+    assert "svg" not in {tag for tag, _ in checker.starts}
+
+
+def test_missing_and_malformed_values_show_a_dash():
+    summary = {"pass_at_1": None, "cons_at_n": "high", "tokens": None, "pass_at_k": {"2": 0.5}}
+    scores = [{"problem_id": "only"}]  # no path, answer, correct or tokens
+    agreement = [{"problem_id": "only", "round": "x", "answers": None}]
+    page = render_report(summary, scores, agreement)
+    text = visible_text(page)
+    assert "Pass@1 —" in " ".join(text.split())
+    assert "50.0%" in text
+    assert "0/1" in text
+
+
+def test_single_path_and_none_answers():
+    scores = [{"problem_id": "a", "path": 0, "answer": None, "gold": "1", "correct": False}]
+    agreement = [{"problem_id": "a", "round": 0, "answers": [None]}]
+    page = render_report({"n_paths": 1}, scores, agreement)
+    text = visible_text(page)
+    assert "Cons@1" in text
+    assert "0/1" in text
+    assert "no answer yet" in page
+
+
+def test_large_run_30_by_8():
+    summary, scores, agreement = make_run(30, 8, seed=3)
+    summary["failed_problems"] = ["prob-29", "never-scored"]
+    page = render_report(summary, scores, agreement)
+    checker = check_html(page)
+    stacks = [a for t, a in checker.starts if t == "g" and a.get("class") == "stack"]
+    assert len(stacks) == 240
+    assert sum(1 for t, _ in checker.starts if t == "details") == 30
+    failed_bars = [a for t, a in checker.starts if t == "rect" and a.get("class") == "bar failed"]
+    assert len(failed_bars) == 1
+    section = re.search(r'<section class="failures">(.*?)</section>', page, re.S).group(1)
+    assert "Failed problems (2)" in section
+    assert "never-scored" in section and "prob-29" in section
+    assert len(page) < 2_000_000
+
+
+# --------------------------------------------------------------------------- agreement
+
+
+def test_agreement_curve_averages_and_carries_final_answers_forward():
+    agreement = [
+        {"problem_id": "a", "round": 1, "answers": ["1", None, None, None]},
+        {"problem_id": "a", "round": 2, "answers": ["1", "1", "2", None]},
+        {"problem_id": "a", "round": 3, "answers": ["1", "1", "1", "2"]},
+        # Problem b stops after round 1: its answers count again in rounds 2 and 3.
+        {"problem_id": "b", "round": 1, "answers": ["5", "5", "5", "5"]},
+    ]
+    curve = agreement_curve(agreement)
+    assert [point["round"] for point in curve] == [1, 2, 3]
+    assert [point["problems"] for point in curve] == [2, 2, 2]
+    assert curve[0]["agree"] == pytest.approx((0.25 + 1.0) / 2)
+    assert curve[0]["answered"] == pytest.approx((0.25 + 1.0) / 2)
+    assert curve[1]["agree"] == pytest.approx((0.5 + 1.0) / 2)
+    assert curve[1]["answered"] == pytest.approx((0.75 + 1.0) / 2)
+    assert curve[2]["agree"] == pytest.approx((0.75 + 1.0) / 2)
+
+
+def test_agreement_chart_and_heatmap_show_values():
+    agreement = [
+        {"problem_id": "a", "round": 1, "answers": ["1", None]},
+        {"problem_id": "a", "round": 2, "answers": ["1", "1"]},
+    ]
+    page = render_report({}, [], agreement)
+    checker = check_html(page)
+    assert sum(1 for t, _ in checker.starts if t == "svg") == 1
+    assert sum(1 for t, _ in checker.starts if t == "polyline") == 2
+    assert "round 1: 50.0% agree" in page
+    assert "round 2: 100.0% agree" in page
+    heat = re.search(r'<table class="heatmap">.*?</table>', page, re.S).group(0)
+    assert ">1/2</td>" in heat and ">2/2</td>" in heat
+
+
+def test_empty_agreement_curve():
+    assert agreement_curve([]) == []
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def test_markdown_without_previous_has_no_delta_column():
+    summary, _, _ = make_run(1, 4)
+    text = write_markdown_summary(summary)
+    assert "| Pass@1 | 53.3% |" in text
+    assert "| Cons@4 | 60.0% |" in text
+    assert "| Pass@2 | 70.0% |" in text
+    assert "| Pass@1 | 53.3% |" in text and text.count("Pass@1") == 1
+    assert "Δ" not in text and "pts" not in text
+    assert "| reasoning | 123,456 |" in text
+    assert "1h 02m 05s" in text
+    assert "**Failed problems:** none" in text
+
+
+@pytest.mark.parametrize(
+    ("current", "previous", "expected"),
+    [
+        (0.531, 0.5, "+3.1 pts"),
+        (0.5, 0.531, "-3.1 pts"),
+        (0.5, 0.5, "0.0 pts"),
+        (0.50049, 0.5, "0.0 pts"),
+        (0.4996, 0.5, "0.0 pts"),
+        (0.55, 0.5, "+5.0 pts"),
+        (0.12345, 0.1, "+2.3 pts"),
+        (0.12355, 0.1, "+2.4 pts"),  # half rounds away from zero
+        (0.1, 0.12355, "-2.4 pts"),
+        (1.0, 0.0, "+100.0 pts"),
+    ],
+)
+def test_markdown_deltas(current, previous, expected):
+    text = write_markdown_summary(
+        {"pass_at_1": current, "cons_at_n": current, "n_paths": 8},
+        {"run_id": "old-run", "pass_at_1": previous, "cons_at_n": previous},
+    )
+    lines = text.splitlines()
+    pass_row = next(line for line in lines if line.startswith("| Pass@1 |"))
+    cons_row = next(line for line in lines if line.startswith("| Cons@8 |"))
+    assert pass_row.endswith(f"| {expected} |")
+    assert cons_row.endswith(f"| {expected} |")
+    assert "Δ vs old-run" in text
+
+
+def test_markdown_delta_missing_side_is_a_dash():
+    text = write_markdown_summary({"pass_at_1": 0.5}, {"cons_at_n": 0.4})
+    lines = text.splitlines()
+    assert next(line for line in lines if line.startswith("| Pass@1 |")).endswith("| — |")
+    assert next(line for line in lines if line.startswith("| Cons@N |")) == "| Cons@N | — | — |"
+
+
+def test_markdown_lists_failures_and_escapes_markup():
+    summary = {"run_id": "a|b<script>", "failed_problems": ["p_1", "p|2"], "wall_seconds": 42.0}
+    text = write_markdown_summary(summary)
+    assert "**Failed problems (2):** p\\_1, p\\|2" in text
+    assert "a\\|b\\<script\\>" in text
+    assert "<script>" not in text
+    assert "**Wall time:** 42.0 s" in text
+    # Every table row still has the same number of cells.
+    for line in text.splitlines():
+        if line.startswith("|"):
+            assert len(re.findall(r"(?<!\\)\|", line)) == 3
+
+
+def test_markdown_of_empty_summary():
+    text = write_markdown_summary({})
+    assert "| Pass@1 | — |" in text
+    assert "| Cons@N | — |" in text
+    assert "**Wall time:** —" in text
