@@ -29,7 +29,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,51 @@ from leap.records import RoundRecord
 from leap.seeds import derive_seed
 
 console = Console()
+
+
+# -- how busy the rest of the machine is --------------------------------------------------
+
+_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class CpuMark:
+    """CPU time used so far by the whole machine and by this process (in clock ticks)."""
+
+    wall: float
+    busy: int
+    own: int
+
+
+def cpu_mark() -> CpuMark:
+    now = time.perf_counter()
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+        stat = Path("/proc/self/stat").read_text()
+        utime, stime = map(int, stat.rsplit(")", 1)[1].split()[11:13])
+    except (OSError, ValueError):
+        return CpuMark(now, 0, 0)
+    return CpuMark(now, user + nice + system + irq + softirq + steal, utime + stime)
+
+
+def foreign_cores(start: CpuMark, end: CpuMark) -> float:
+    """Cores' worth of CPU that OTHER processes used between two marks."""
+    seconds = end.wall - start.wall
+    if seconds <= 0:
+        return 0.0
+    return max(0, (end.busy - start.busy) - (end.own - start.own)) / _HZ / seconds
+
+
+def wait_quiet(limit: float, threshold: float) -> float:
+    """Wait up to `limit` seconds for other processes to use under `threshold` cores."""
+    began = time.perf_counter()
+    while True:
+        mark = cpu_mark()
+        time.sleep(5)
+        busy = foreign_cores(mark, cpu_mark())
+        if busy < threshold or time.perf_counter() - began >= limit:
+            return busy
 
 
 # -- a metering wrapper around the engine ----------------------------------------------------
@@ -165,6 +210,8 @@ class RunFigures:
     engine_seconds: float
     split: dict[str, float]  # where the wall time went, seconds
     round_timings: dict[str, float] = field(default_factory=dict)  # from the RoundRecords
+    wall_per_problem: dict[str, float] = field(default_factory=dict)
+    foreign_cores: float = 0.0  # mean CPU use of other processes during the run, in cores
 
     @property
     def tokens_per_second(self) -> float:
@@ -197,8 +244,11 @@ def run_leap(
     per_path: dict[str, list[int]] = {}
     computed = reused = 0
     timings = {"round generate": 0.0, "round summary+routing": 0.0, "final answers": 0.0}
+    mark = cpu_mark()
     started = time.perf_counter()
+    walls: dict[str, float] = {}
     for problem in problems:
+        problem_started = time.perf_counter()
         rounds: list[RoundRecord] = []
         group = PeerGroup(meter, config, problem, cache_prefix=f"leap-{repeat}/{problem.id}")
         final = group.run(on_round=rounds.append)
@@ -221,7 +271,9 @@ def run_leap(
             computed += answer.prompt_computed
             reused += answer.prompt_reused
         per_path[problem.id] = totals
+        walls[problem.id] = time.perf_counter() - problem_started
     wall = time.perf_counter() - started
+    foreign = foreign_cores(mark, cpu_mark())
     calls = meter.take_calls()
     timings["other (group setup, records)"] = wall - sum(timings.values())
     generated = sum(sum(t) for t in per_path.values())
@@ -242,6 +294,8 @@ def run_leap(
         engine_seconds=sum(c.seconds for c in calls),
         split=_split_calls(calls, wall),
         round_timings=timings,
+        wall_per_problem=walls,
+        foreign_cores=foreign,
     )
 
 
@@ -257,9 +311,12 @@ def run_independent(
     meter.take_calls()
     per_path: dict[str, list[int]] = {}
     meter.label = "independent"
+    walls: dict[str, float] = {}
+    mark = cpu_mark()
     started = time.perf_counter()
     try:
         for problem in problems:
+            problem_started = time.perf_counter()
             text = prompts.task_text(problem, mention_peers=False)
             prompt = meter.chat_prompt([{"role": "user", "content": text}])
             requests = [
@@ -275,9 +332,11 @@ def run_independent(
             ]
             results = meter.generate(requests)
             per_path[problem.id] = [len(r.token_ids) for r in results]
+            walls[problem.id] = time.perf_counter() - problem_started
     finally:
         meter.label = None
     wall = time.perf_counter() - started
+    foreign = foreign_cores(mark, cpu_mark())
     calls = meter.take_calls()
     return RunFigures(
         variant="independent",
@@ -289,6 +348,8 @@ def run_independent(
         prompt_reused=sum(c.prompt_reused for c in calls),
         engine_seconds=sum(c.seconds for c in calls),
         split=_split_calls(calls, wall),
+        wall_per_problem=walls,
+        foreign_cores=foreign,
     )
 
 
@@ -304,10 +365,16 @@ class KvFigures:
     prompt_computed: int
     prompt_reused: int
     generated: int
+    foreign_cores: float
 
 
 def run_kv(
-    meter: MeteredEngine, problem: Problem, config: LeapConfig, repeats: int, rounds_before: int
+    meter: MeteredEngine,
+    problem: Problem,
+    config: LeapConfig,
+    repeats: int,
+    rounds_before: int,
+    quiet: QuietPolicy,
 ) -> tuple[list[KvFigures], dict[str, Any]]:
     """Run `rounds_before` rounds of a peer group, then time the next round's generation."""
     meter.close()
@@ -334,10 +401,12 @@ def run_kv(
 
     def timed(variant: str, repeat: int) -> KvFigures:
         meter.label = f"kv-{variant}"
+        mark = cpu_mark()
         try:
             meter.generate(requests)
         finally:
             meter.label = None
+        foreign = foreign_cores(mark, cpu_mark())
         (call,) = meter.take_calls()
         return KvFigures(
             variant=variant,
@@ -347,6 +416,7 @@ def run_kv(
             prompt_computed=call.prompt_computed,
             prompt_reused=call.prompt_reused,
             generated=call.generated,
+            foreign_cores=foreign,
         )
 
     # The round as the run itself would do it, straight after the previous round.
@@ -363,6 +433,7 @@ def run_kv(
     figures: list[KvFigures] = []
     for repeat in range(repeats):
         order = ("reuse", "re-prefill") if repeat % 2 == 0 else ("re-prefill", "reuse")
+        quiet.wait()
         for variant in order:
             meter.close()
             if variant == "reuse":
@@ -373,6 +444,10 @@ def run_kv(
                     meter.label = None
                 meter.take_calls()
             figures.append(timed(variant, repeat))
+            console.print(
+                f"kv repeat {repeat} {variant:<10} {figures[-1].seconds:6.2f} s  "
+                f"other processes {figures[-1].foreign_cores:.2f} cores"
+            )
     meter.close()
     context = {
         "problem": problem.id,
@@ -388,301 +463,17 @@ def run_kv(
 # -- machine, statistics, printing ----------------------------------------------------------
 
 
-def machine(engine: TransformersEngine) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import transformers
+@dataclass(frozen=True)
+class QuietPolicy:
+    """Before each measured pair, wait up to `wait` s for the other processes to calm down."""
 
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "dtype": str(engine.dtype).removeprefix("torch."),
-        "model": engine.model_name,
-    }
+    wait: float = 0.0
+    below: float = 0.25  # cores used by other processes that still count as quiet
 
+    def wait_now(self) -> float | None:
+        return wait_quiet(self.wait, self.below) if self.wait > 0 else None
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
-
-
-def print_overhead(runs: list[RunFigures], config: LeapConfig, problems: int) -> dict[str, Any]:
-    leap = [r for r in runs if r.variant == "leap"]
-    indep = [r for r in runs if r.variant == "independent"]
-    ratio = median([r.wall_seconds for r in leap]) / median([r.wall_seconds for r in indep])
-    paired = [
-        a.wall_seconds / b.wall_seconds
-        for a in leap
-        for b in indep
-        if a.repeat == b.repeat and b.wall_seconds
-    ]
-    table = Table(
-        title=(
-            f"LeaP vs independent at equal tokens: {problems} problems, N={config.n_paths}, "
-            f"T={config.tokens_per_round}, max_tokens={config.max_tokens}, "
-            f"summary {config.summary_max_tokens}, k={config.top_k} {config.router}, "
-            f"answer {config.answer_max_tokens}"
-        )
-    )
-    for column in ("variant", "repeats", "wall s (median)", "generated tokens", "tokens/s"):
-        table.add_column(column, justify="right" if column != "variant" else "left")
-    summary: dict[str, Any] = {}
-    for name, rows in (("leap", leap), ("independent", indep)):
-        wall = median([r.wall_seconds for r in rows])
-        tokens = sorted({r.generated_tokens for r in rows})
-        tps = median([r.tokens_per_second for r in rows])
-        table.add_row(name, str(len(rows)), f"{wall:.1f}", "/".join(map(str, tokens)), f"{tps:.1f}")
-        summary[name] = {
-            "wall_seconds_median": wall,
-            "wall_seconds": [r.wall_seconds for r in rows],
-            "generated_tokens": tokens,
-            "tokens_per_second_median": tps,
-            "prompt_computed": median([r.prompt_computed for r in rows]),
-            "prompt_reused": median([r.prompt_reused for r in rows]),
-        }
-    console.print(table)
-    console.print(
-        f"wall ratio LeaP / independent (ratio of medians): [bold]{ratio:.3f}[/bold] "
-        f"(target <= 1.10); per-repeat ratios: {', '.join(f'{p:.3f}' for p in paired)}"
-    )
-    equal = all(
-        a.tokens_per_path == b.tokens_per_path for a in leap for b in indep if a.repeat == b.repeat
-    )
-    console.print(f"equal generated tokens per path in every repeat: {equal}")
-
-    split = Table(title="Where the wall time goes (medians over repeats, seconds)")
-    split.add_column("part")
-    split.add_column("leap", justify="right")
-    split.add_column("independent", justify="right")
-    keys = sorted({k for r in runs for k in r.split})
-    split_summary: dict[str, dict[str, float]] = {}
-    for key in keys:
-        lv = median([r.split.get(key, 0.0) for r in leap])
-        iv = median([r.split.get(key, 0.0) for r in indep])
-        split_summary[key] = {"leap": lv, "independent": iv}
-        split.add_row(key, f"{lv:.2f}", f"{iv:.2f}")
-    console.print(split)
-
-    rounds = Table(title="LeaP time by the RoundRecord / FinalRecord timings (medians, s)")
-    rounds.add_column("part")
-    rounds.add_column("seconds", justify="right")
-    round_summary = {}
-    for key in leap[0].round_timings:
-        value = median([r.round_timings[key] for r in leap])
-        round_summary[key] = value
-        rounds.add_row(key, f"{value:.2f}")
-    console.print(rounds)
-    console.print(
-        "prompt tokens over one LeaP run: computed "
-        f"{summary['leap']['prompt_computed']:.0f}, reused {summary['leap']['prompt_reused']:.0f}"
-        f"; independent: computed {summary['independent']['prompt_computed']:.0f}"
-    )
-    summary.update(
-        wall_ratio_of_medians=ratio,
-        wall_ratio_per_repeat=paired,
-        equal_tokens_per_path=equal,
-        split_medians=split_summary,
-        leap_round_timings_medians=round_summary,
-    )
-    return summary
-
-
-def print_kv(figures: list[KvFigures], context: dict[str, Any]) -> dict[str, Any]:
-    table = Table(
-        title=(
-            f"Round {context['rounds_before'] + 1} generation of {context['paths']} paths "
-            f"(context {min(context['context_tokens_per_path'])}-"
-            f"{max(context['context_tokens_per_path'])} tokens per path)"
-        )
-    )
-    for column in ("variant", "repeats", "wall s (median)", "prefill s", "computed", "reused"):
-        table.add_column(column, justify="right" if column != "variant" else "left")
-    summary: dict[str, Any] = {"context": context}
-    for name in ("reuse", "re-prefill"):
-        rows = [f for f in figures if f.variant == name]
-        entry = {
-            "seconds_median": median([f.seconds for f in rows]),
-            "seconds": [f.seconds for f in rows],
-            "prefill_seconds_median": median([f.prefill_seconds for f in rows]),
-            "prompt_computed": rows[0].prompt_computed,
-            "prompt_reused": rows[0].prompt_reused,
-            "generated": rows[0].generated,
-        }
-        summary[name] = entry
-        table.add_row(
-            name,
-            str(len(rows)),
-            f"{entry['seconds_median']:.2f}",
-            f"{entry['prefill_seconds_median']:.2f}",
-            str(entry["prompt_computed"]),
-            str(entry["prompt_reused"]),
-        )
-    in_run = context["in_run"]
-    table.add_row(
-        "reuse (in run, once)",
-        "1",
-        f"{in_run['seconds']:.2f}",
-        f"{in_run['prefill_seconds']:.2f}",
-        str(in_run["prompt_computed"]),
-        str(in_run["prompt_reused"]),
-    )
-    console.print(table)
-    ratio = summary["re-prefill"]["seconds_median"] / summary["reuse"]["seconds_median"]
-    summary["ratio_reprefill_over_reuse"] = ratio
-    console.print(
-        f"round wall ratio re-prefill / reuse (ratio of medians): [bold]{ratio:.3f}[/bold]"
-    )
-    return summary
-
-
-# -- main -----------------------------------------------------------------------------------
-
-
-def build_config(args: argparse.Namespace) -> LeapConfig:
-    if args.quick:
-        return LeapConfig(
-            method="leap",
-            n_paths=2,
-            tokens_per_round=16,
-            max_tokens=48,
-            summary_max_tokens=8,
-            answer_max_tokens=8,
-            top_k=1,
-            router="dispersed",
-            sampling=Sampling(),
-            seed=args.seed,
-        )
-    return LeapConfig(
-        method="leap",
-        n_paths=4,
-        tokens_per_round=256,
-        max_tokens=768,
-        summary_max_tokens=128,
-        answer_max_tokens=args.answer_tokens,
-        top_k=2,
-        router="dispersed",
-        sampling=Sampling(),
-        seed=args.seed,
-    )
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--problems", type=int, default=4, help="smoke problems (default 4)")
-    parser.add_argument("--repeats", type=int, default=3, help="repeats of each variant")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "bfloat16", "float32"])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check it runs")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
-    parser.add_argument(
-        "--only", choices=["overhead", "kv"], default=None, help="run one benchmark only"
-    )
-    parser.add_argument(
-        "--answer-tokens", type=int, default=64, help="final-answer budget per path (default 64)"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.problems = min(args.problems, 2)
-        args.repeats = min(args.repeats, 2)
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    load_before = load_average()
-    engine = TransformersEngine(dtype=args.dtype)
-    meter = MeteredEngine(engine, ignore_eos=True)
-    config = build_config(args)
-    problems = load_benchmark("smoke")[: args.problems]
-    info = machine(engine)
-    info["load_average_before"] = load_before
-    console.print(f"machine: {json.dumps(info)}")
-    console.print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-
-    # Warm-up: first calls allocate buffers and pick kernels; keep that out of the figures.
-    warm = [
-        GenerationRequest(prompt_ids=meter.encode("Count: 1, 2, 3,"), max_new_tokens=8, seed=i)
-        for i in range(config.n_paths)
-    ]
-    meter.generate(warm)
-    meter.close()
-    meter.take_calls()
-
-    report: dict[str, Any] = {
-        "machine": info,
-        "config": json.loads(config.model_dump_json()),
-        "problems": [p.id for p in problems],
-        "repeats": args.repeats,
-        "ignore_eos": True,
-    }
-    started = time.perf_counter()
-    if args.only in (None, "overhead"):
-        runs = overhead(meter, problems, config, args.repeats)
-        report["overhead"] = print_overhead(runs, config, len(problems))
-        report["overhead"]["runs"] = [asdict(r) for r in runs]
-    if args.only in (None, "kv"):
-        rounds_before = max(1, config.max_tokens // config.tokens_per_round - 1)
-        figures, context = run_kv(meter, problems[0], config, args.repeats, rounds_before)
-        report["kv"] = print_kv(figures, context)
-        report["kv"]["runs"] = [asdict(f) for f in figures]
-    info["load_average_after"] = load_average()
-    report["total_seconds"] = time.perf_counter() - started
-    console.print(
-        f"load average before {load_before}, after {info['load_average_after']}; "
-        f"total {report['total_seconds']:.0f} s"
-    )
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        console.print(f"figures written to {args.json}")
-    engine.close()
-    return 0
-
-
-def overhead(
-    meter: MeteredEngine, problems: Sequence[Problem], config: LeapConfig, repeats: int
-) -> list[RunFigures]:
-    """Alternate the variants: LeaP first in even repeats, independent first in odd ones.
-
-    The independent run uses the per-path totals of the latest LeaP run (repeat 0 starts
-    with LeaP, so there is always one); LeaP is deterministic for fixed seeds, which the
-    summary checks by comparing the totals of each repeat's pair.
-    """
-    runs: list[RunFigures] = []
-    budgets: dict[str, list[int]] = {}
-    for repeat in range(repeats):
-        order = ("leap", "independent") if repeat % 2 == 0 else ("independent", "leap")
-        for variant in order:
-            if variant == "leap":
-                figures = run_leap(meter, problems, config, repeat)
-                budgets = figures.tokens_per_path
-            else:
-                figures = run_independent(meter, problems, config, budgets, repeat)
-            runs.append(figures)
-            console.print(
-                f"repeat {repeat} {figures.variant:<11} {figures.wall_seconds:7.1f} s "
-                f"{figures.generated_tokens:6d} tokens {figures.tokens_per_second:6.1f} tok/s "
-                f"load {load_average()}"
-            )
-    return runs
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    def wait(self) -> None:  # noqa: F811 - see wait_now; kept short for call sites
+        busy = self.wait_now()
+        if busy is not None and busy >= self.below:
+            console.print(f"[yellow]machine still busy ({busy:.2f} cores), measuring anyway")

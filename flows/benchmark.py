@@ -56,7 +56,13 @@ def benchmark(spec: dict[str, Any]) -> Any:
             failed.append(futures[future])
             logger.error("problem %s failed: %s", futures[future], future.state.message)
         update_progress_artifact(progress, progress=100.0 * done / len(futures))
-    summary = score_and_report(run_spec, run_id, problems)
+    report = score_and_report(run_spec, run_id, problems, return_state=True)
+    if not report.is_completed():
+        return Failed(
+            message=f"run {run_id} could not be scored ({report.message}); the stored rounds "
+            f"are kept: resume with `leap resume {run_id}`"
+        )
+    summary = report.result()
     if failed:
         return Failed(
             message=f"{len(failed)} of {len(problems)} problems failed "

@@ -28,3 +28,14 @@ def tiny_spec(store: str, run_id: str = "tiny", **extra: Any) -> RunSpec:
         "leap": LeapConfig(**TINY_LEAP),
     }
     return RunSpec(**{**fields, "store": store, "run_id": run_id, **extra})
+
+
+# How much of a context the engine served from its cache depends on what ran before in the
+# same process (a resumed run re-prefills once), not on what the run computed.
+CACHE_COLUMNS = ("prompt_computed", "prompt_reused")
+
+
+def comparable(score_rows: list[dict]) -> list[dict]:
+    """Score rows without cache figures, in a fixed order: equal for equal runs."""
+    rows = [{k: v for k, v in r.items() if k not in CACHE_COLUMNS} for r in score_rows]
+    return sorted(rows, key=lambda r: (r["problem_id"], r["path"]))

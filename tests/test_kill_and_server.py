@@ -15,7 +15,7 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from helpers import TINY_LEAP
+from helpers import TINY_LEAP, comparable
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,7 +69,7 @@ def finish(process: subprocess.Popen, timeout: int = 900) -> str:
 
 def scores(store: Path, run_id: str) -> list[dict]:
     table = pq.read_table(io.BytesIO((store / run_id / "results" / "scores.parquet").read_bytes()))
-    return sorted(table.to_pylist(), key=lambda r: (r["problem_id"], r["path"]))
+    return comparable(table.to_pylist())
 
 
 def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):

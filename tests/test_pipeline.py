@@ -12,7 +12,7 @@ import threading
 
 import pyarrow.parquet as pq
 import pytest
-from helpers import tiny_spec
+from helpers import comparable, tiny_spec
 
 from leap.errors import LeapError
 from leap.progress import subscribe
@@ -32,8 +32,7 @@ def run_flow(spec):
 def scores(store_url: str, run_id: str) -> list[dict]:
     data = RunStore.open(store_url, run_id).read_result("scores.parquet")
     assert data is not None
-    rows = pq.read_table(io.BytesIO(data)).to_pylist()
-    return sorted(rows, key=lambda r: (r["problem_id"], r["path"]))
+    return comparable(pq.read_table(io.BytesIO(data)).to_pylist())
 
 
 def round_keys(store_url: str, run_id: str) -> list[str]:
