@@ -187,3 +187,35 @@ def test_two_workers_on_one_problem_store_each_round_once(reference, tmp_path, e
     ]
     reference_final = RunStore.open(store, spec.run_id).load_final(problem.id)
     assert [a.own_text for a in finals[0].answers] == [a.own_text for a in reference_final.answers]
+
+
+def test_status_and_report_read_the_store_alone(reference, capsys):
+    from leap.run_command import print_status, rebuild_report
+
+    store, spec = reference
+    run = RunStore.open(store, spec.run_id)
+    before = json.loads(run.read_result("summary.json"))
+    run.store.put(run.result_key("report.html"), b"stale")
+    print_status(store, spec.run_id)
+    rebuild_report(store, spec.run_id)
+    out = capsys.readouterr().out
+    assert "2 problems complete, 0 in progress" in out
+    assert "smoke-1" in out and "2/2" in out
+    after = json.loads(run.read_result("summary.json"))
+    assert after["pass_at_1"] == before["pass_at_1"]
+    assert after["tokens"] == before["tokens"]
+    assert run.read_result("report.html").startswith(b"<!DOCTYPE html>")
+
+
+def test_status_shows_a_problem_in_progress(reference, tmp_path, capsys):
+    from leap.run_command import print_status
+
+    store, spec = reference
+    copy = open_store(str(tmp_path))
+    source = open_store(store)
+    first = f"{spec.run_id}/problems/smoke-1/round-000.parquet"
+    for key in (f"{spec.run_id}/run.json", first):
+        copy.put_once(key, source.get(key))
+    print_status(str(tmp_path), spec.run_id)
+    out = capsys.readouterr().out
+    assert "0 problems complete, 1 in progress" in out

@@ -1,0 +1,239 @@
+"""The whole HTML report page: header, sections, CSS, and `render_report` tying them up.
+
+The page is self-contained: the CSS is inline, the charts are inline SVG, and nothing is
+loaded from elsewhere. Text that comes from a user, a dataset or a model goes through
+`escape` before it is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leap.report.charts import TOKEN_COLORS, accuracy_chart, agreement_chart, legend, tokens_chart
+from leap.report.data import (
+    RUN_TOKEN_KINDS,
+    TOKEN_KINDS,
+    Equivalence,
+    ProblemResult,
+    collect_problems,
+    curve_from_problems,
+    pass_at_k_items,
+    paths_label,
+    same_text,
+)
+from leap.report.format import (
+    MISSING,
+    duration,
+    escape,
+    finite_number,
+    percent,
+    text_or_dash,
+    whole_number,
+)
+from leap.report.tables import agreement_tables, config_table, problem_table
+
+_CSS = """
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #f6f7f9; color: #1f2933;
+  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
+header { background: #fff; border-bottom: 1px solid #e1e5ea; padding: 20px 32px; }
+main { padding: 8px 32px 40px; max-width: 1400px; }
+h1 { font-size: 22px; margin: 0 0 4px; }
+h2 { font-size: 17px; margin: 28px 0 10px; }
+h3 { font-size: 14px; margin: 18px 0 6px; }
+section { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px;
+  padding: 4px 20px 16px; margin-top: 18px; }
+code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  background: #f1f3f5; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
+.sub { color: #52606d; margin: 0; }
+.meta { display: flex; flex-wrap: wrap; gap: 6px 24px; margin: 10px 0 0; color: #52606d; }
+.meta b { color: #1f2933; font-weight: 600; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 16px; }
+.card { border: 1px solid #e1e5ea; border-radius: 8px; padding: 10px 16px; min-width: 130px;
+  background: #fbfcfd; }
+.card .label { color: #52606d; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .value { font-size: 24px; font-weight: 600; }
+.card.alert { border-color: #e5a3a3; background: #fff5f5; }
+table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #eceff2; text-align: left;
+  vertical-align: top; }
+thead th { background: #f4f6f8; font-weight: 600; white-space: nowrap; }
+td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+tbody tr:nth-child(even) { background: #fafbfc; }
+tr.failed { background: #fff5f5 !important; }
+.inline { display: inline-table; margin-right: 28px; vertical-align: top; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.empty, .note, .muted { color: #7b8794; }
+.note { font-size: 12px; margin: 2px 0 8px; }
+.ok { color: #2f855a; font-weight: 700; }
+.bad { color: #c53030; font-weight: 700; }
+.badge { background: #c53030; color: #fff; border-radius: 3px; padding: 0 5px; font-size: 11px; }
+.failures { border-color: #e5a3a3; background: #fff5f5; }
+.failures li code { background: #fde2e2; }
+.meter { display: inline-block; width: 60px; height: 8px; background: #e4e7eb;
+  border-radius: 4px; vertical-align: middle; overflow: hidden; }
+.meter span { display: block; height: 100%; background: #4c9a6a; }
+svg.chart { display: block; font-size: 11px; }
+svg .grid { stroke: #e4e7eb; stroke-width: 1; }
+svg .tick { fill: #52606d; }
+svg .slot { fill: transparent; }
+svg g:hover .slot { fill: #eef2f7; }
+svg .bar { fill: #4c78a8; }
+svg .bar.failed { fill: #c53030; }
+svg .line { fill: none; stroke-width: 2; }
+svg .line.agree { stroke: #4c78a8; }
+svg .line.answered { stroke: #9aa5b1; stroke-dasharray: 5 4; }
+svg .dot { fill: #4c78a8; stroke: #fff; stroke-width: 1.5; }
+.legend { display: flex; gap: 16px; font-size: 12px; color: #52606d; margin: 4px 0 8px; }
+.legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
+  margin-right: 5px; vertical-align: -1px; }
+table.heatmap td.heat { text-align: center; min-width: 34px; font-size: 11px; padding: 2px 4px;
+  border: 1px solid #fff; }
+table.heatmap td.blank { background: #f4f6f8; }
+table.answers td.ans { font: 11px ui-monospace, Menlo, Consolas, monospace; padding: 2px 6px;
+  border: 1px solid #fff; white-space: nowrap; }
+.match { background: #c6ecd2; }
+.other { background: #fde3b5; }
+.none { background: #eceff2; color: #7b8794; }
+.key { padding: 1px 6px; border-radius: 3px; margin-right: 6px; color: #1f2933; }
+details { margin: 4px 0; }
+summary { cursor: pointer; }
+th.pid, td.pid { white-space: nowrap; }
+"""
+
+
+def _header(summary: Mapping[str, Any], problems: Sequence[ProblemResult]) -> str:
+    failed = summary.get("failed_problems") or []
+    n_label = paths_label(summary, problems)
+    meta = "".join(
+        f"<span>{label}: <b>{escape(text_or_dash(summary.get(key)))}</b></span>"
+        for label, key in (
+            ("Benchmark", "benchmark"),
+            ("Method", "method"),
+            ("Model", "model"),
+            ("Created", "created_at"),
+        )
+    )
+    cards = [
+        ("Pass@1", percent(summary.get("pass_at_1")), ""),
+        (f"Cons@{n_label}", percent(summary.get("cons_at_n")), ""),
+        ("Problems", whole_number(summary.get("n_problems")), ""),
+        ("Paths / problem", whole_number(summary.get("n_paths")), ""),
+        ("Wall time", duration(summary.get("wall_seconds")), ""),
+        ("Failed problems", str(len(failed)), " alert" if failed else ""),
+    ]
+    card_html = "".join(
+        f'<div class="card{css}"><div class="label">{escape(label)}</div>'
+        f'<div class="value">{escape(value)}</div></div>'
+        for label, value, css in cards
+    )
+    return (
+        "<header><h1>LeaP run report</h1>"
+        f'<p class="sub">run <code>{escape(text_or_dash(summary.get("run_id")))}</code></p>'
+        f'<div class="meta">{meta}</div><div class="cards">{card_html}</div></header>'
+    )
+
+
+def _metrics_section(summary: Mapping[str, Any]) -> str:
+    items = pass_at_k_items(summary)
+    if items:
+        pass_k = (
+            '<table class="inline"><thead><tr><th>k</th><th>Pass@k</th></tr></thead><tbody>'
+            + "".join(
+                f'<tr><td>{escape(k)}</td><td class="num">{escape(percent(v))}</td></tr>'
+                for k, v in items
+            )
+            + "</tbody></table>"
+        )
+    else:
+        pass_k = (
+            '<table class="inline"><tbody>'
+            f"<tr><th>Pass@k</th><td>{MISSING}</td></tr></tbody></table>"
+        )
+    tokens = summary.get("tokens")
+    tokens = tokens if isinstance(tokens, Mapping) else {}
+    token_rows = "".join(
+        f"<tr><td>{escape(kind.replace('_', ' '))}</td>"
+        f'<td class="num">{whole_number(tokens.get(kind))}</td></tr>'
+        for kind in RUN_TOKEN_KINDS
+    )
+    computed, reused = (
+        finite_number(tokens.get("prompt_computed")),
+        finite_number(tokens.get("prompt_reused")),
+    )
+    if computed is not None and reused is not None and computed + reused > 0:
+        token_rows += (
+            f'<tr><td>prompt cache reuse</td><td class="num">'
+            f"{percent(reused / (computed + reused))}</td></tr>"
+        )
+    token_table = (
+        '<table class="inline"><thead><tr><th>tokens</th><th>count</th></tr></thead>'
+        f"<tbody>{token_rows}</tbody></table>"
+    )
+    return f"<section><h2>Metrics</h2>{pass_k}{token_table}</section>"
+
+
+def _failures_section(summary: Mapping[str, Any]) -> str:
+    failed = summary.get("failed_problems") or []
+    if not failed:
+        return ""
+    items = "".join(f"<li><code>{escape(pid)}</code></li>" for pid in failed)
+    return (
+        f'<section class="failures"><h2>Failed problems ({len(failed)})</h2>'
+        '<p class="note">These problems did not finish; they are missing from the metrics '
+        f"or counted as wrong, depending on the run.</p><ul>{items}</ul></section>"
+    )
+
+
+def render_report(
+    summary: dict,
+    scores: list[dict],
+    agreement: list[dict],
+    *,
+    equivalent: Equivalence | None = None,
+) -> str:
+    """One self-contained HTML page for one benchmark run.
+
+    `summary` holds run-level values (headline metrics, tokens, config, failed problem ids),
+    `scores` one row per problem x path, `agreement` one row per problem x round with every
+    path's current answer. Any key may be missing; missing values show as "—". Headline
+    metrics are shown as given, never recomputed; majority answers and agreement are
+    computed here with `equivalent` (default: equal text up to whitespace).
+    """
+    summary = summary if isinstance(summary, Mapping) else {}
+    same = equivalent or same_text
+    problems = collect_problems(summary, scores or [], agreement or [], same)
+    curve = curve_from_problems(problems, same)
+    title = f"LeaP report — {text_or_dash(summary.get('run_id'))}"
+    token_legend = legend([(kind, TOKEN_COLORS[kind]) for kind in TOKEN_KINDS])
+    agreement_legend = legend(
+        [("paths agreeing with the majority", "#4c78a8"), ("paths with an answer", "#9aa5b1")]
+    )
+    body = [
+        _header(summary, problems),
+        "<main>",
+        _failures_section(summary),
+        _metrics_section(summary),
+        "<section><h2>Accuracy per problem</h2>"
+        '<p class="note">Share of paths whose final answer is correct.</p>'
+        f'<div class="scroll">{accuracy_chart(problems)}</div></section>',
+        "<section><h2>Tokens per path</h2>"
+        '<p class="note">One bar per path, grouped by problem.</p>'
+        f'{token_legend}<div class="scroll">{tokens_chart(problems)}</div></section>',
+        "<section><h2>Agreement across rounds</h2>"
+        '<p class="note">Per round, averaged over problems; a problem that already finished '
+        "keeps its final answers.</p>"
+        f'{agreement_legend}<div class="scroll">{agreement_chart(curve)}</div>'
+        f"{agreement_tables(problems, same)}</section>",
+        f"<section><h2>Problems</h2>{problem_table(problems)}</section>",
+        f"<section><h2>Configuration</h2>{config_table(summary.get('config'))}</section>",
+        "</main>",
+    ]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
