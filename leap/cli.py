@@ -134,6 +134,9 @@ def run(
     limit: int | None = typer.Option(None, help="Only the first N problems."),
     data: str | None = typer.Option(None, help="Local copy of a public benchmark."),
     skip_invalid: bool = typer.Option(False, help="Skip invalid dataset rows with a warning."),
+    column: list[str] | None = typer.Option(
+        None, help="Column mapping for file: benchmarks, e.g. question=problem (repeat it)."
+    ),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
     engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
     dtype: str = typer.Option("auto", help="auto, bfloat16 or float32."),
@@ -169,6 +172,7 @@ def run(
             "limit": limit,
             "data": data,
             "skip_invalid": skip_invalid,
+            "columns": parse_columns(column or []),
             "leap": config.model_dump(),
             "model": model,
             "engine": engine,
@@ -179,6 +183,19 @@ def run(
         source="options",
     )
     sys.exit(execute(spec))
+
+
+def parse_columns(pairs: list[str]) -> dict[str, str]:
+    """`question=problem` pairs as a mapping; a malformed pair is a user error."""
+    out = {}
+    for pair in pairs:
+        name, sep, column = pair.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise LeapError(
+                f"--column {pair!r} is not NAME=COLUMN, e.g. --column question=problem."
+            )
+        out[name.strip()] = column.strip()
+    return out
 
 
 @app.command()

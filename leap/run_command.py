@@ -38,6 +38,8 @@ def prepare(spec: RunSpec) -> tuple[RunSpec, int]:
 def execute(spec: RunSpec) -> int:
     """Run the benchmark flow for `spec`; returns the process exit code."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The ephemeral API's 20 s default is too short on a loaded 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     spec, total = prepare(spec)
     console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {_store_url(spec)}")
     from flows.benchmark import run_benchmark

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("LEAP_HOME", str(ROOT / ".cache" / "leap"))
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".cache" / "prefect"))
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
