@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,21 +51,30 @@ def run_args(store: Path, run_id: str, config: Path) -> list[str]:
 
 
 def start(args: list[str], env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(
+    # Output goes to a file, not a pipe: a pipe nobody drains while the test polls the
+    # store would block the child once it fills.
+    log = tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False)
+    process = subprocess.Popen(
         args,
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         start_new_session=True,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    process.log_path = log.name  # type: ignore[attr-defined]
+    return process
 
 
-def finish(process: subprocess.Popen, timeout: int = 900) -> str:
-    out, _ = process.communicate(timeout=timeout)
-    assert process.returncode == 0, out
-    return out
+def output(process: subprocess.Popen) -> str:
+    return Path(process.log_path).read_text()  # type: ignore[attr-defined]
+
+
+def finish(process: subprocess.Popen, timeout: int = 1800) -> str:
+    process.wait(timeout=timeout)
+    assert process.returncode == 0, output(process)[-4000:]
+    return output(process)
 
 
 def scores(store: Path, run_id: str) -> list[dict]:
@@ -80,7 +90,7 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
     first_round = store / "killed" / "problems" / "smoke-1" / "round-000.parquet"
     deadline = time.monotonic() + 600
     while not first_round.exists():
-        assert process.poll() is None, process.stdout.read()
+        assert process.poll() is None, output(process)[-4000:]
         assert time.monotonic() < deadline, "no round was stored in time"
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the whole process group, like a lost machine
