@@ -12,10 +12,9 @@ moment before each pair):
    ignored on every request (PeerGroup has no switch for it, so a thin engine wrapper sets
    `ignore_eos` on the requests it forwards), so no path stops early; the independent
    baseline is then one `engine.generate` call per problem whose per-path budget is that
-   path's LeaP total (reasoning + summary + answer tokens). A second baseline,
-   `independent-masked`, does the same with one masked cache slot per row: the engine
-   decodes measurably faster when the attention mask holds a zero (LeaP's nearly always
-   does), so this one compares both on the same attention path.
+   path's LeaP total (reasoning + summary + answer tokens). `--masked-baseline` adds
+   `independent-masked`, the same with one masked cache slot per row (the engine now
+   passes its own mask on every step, so this should match plain `independent`).
 2. kv: the third round's generation of a peer group, continued from the engine's cache
    (only the injected tokens are computed) against the same requests after
    `engine.close()` (the whole context is prefilled again).
@@ -778,11 +777,11 @@ def build_config(args: argparse.Namespace) -> LeapConfig:
     return LeapConfig(
         method="leap",
         n_paths=4,
-        tokens_per_round=256,
-        max_tokens=768,
-        summary_max_tokens=128,
+        tokens_per_round=args.tokens_per_round,
+        max_tokens=args.tokens_per_round * args.rounds,
+        summary_max_tokens=args.summary_tokens,
         answer_max_tokens=args.answer_tokens,
-        top_k=2,
+        top_k=args.top_k,
         router="dispersed",
         sampling=Sampling(),
         seed=args.seed,
@@ -816,6 +815,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=0.25,
         metavar="CORES",
         help="CPU use of other processes under which a pair counts as quiet (default 0.25)",
+    )
+    parser.add_argument(
+        "--tokens-per-round", type=int, default=256, help="T, reasoning tokens per round (256)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; max_tokens = T x rounds")
+    parser.add_argument("--summary-tokens", type=int, default=128, help="summary budget (128)")
+    parser.add_argument("--top-k", type=int, default=2, help="peer summaries per path (2)")
+    parser.add_argument(
+        "--masked-baseline",
+        action="store_true",
+        help="also run independent sampling with one masked cache slot per row",
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -867,7 +877,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 }
                 write_json(args.json, report)
 
-        runs, pairs = overhead(meter, problems, config, args.repeats, quiet, save_partial)
+        baselines = ("independent", "independent-masked") if args.masked_baseline else None
+        runs, pairs = overhead(
+            meter,
+            problems,
+            config,
+            args.repeats,
+            quiet,
+            save_partial,
+            baselines=baselines or ("independent",),
+        )
         report.pop("overhead_partial", None)
         report["overhead"] = print_overhead(runs, pairs, config, len(problems), quiet)
         report["overhead"]["runs"] = [asdict(r) for r in runs]
@@ -898,6 +917,7 @@ def overhead(
     repeats: int,
     quiet: QuietPolicy,
     on_progress: Callable[[list[RunFigures], list[Pair]], None] | None = None,
+    baselines: Sequence[str] = ("independent",),
 ) -> tuple[list[RunFigures], list[Pair]]:
     """Every variant on every problem, interleaved problem by problem, `repeats` times.
 
@@ -911,7 +931,7 @@ def overhead(
     runs: list[RunFigures] = []
     pairs: list[Pair] = []
     budgets: dict[str, list[int]] = {}
-    variants = ("leap", "independent", "independent-masked")
+    variants = ("leap", *baselines)
     for repeat in range(repeats):
         order = variants if repeat % 2 == 0 else variants[::-1]
         parts: dict[str, list[RunFigures]] = {v: [] for v in variants}

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from leap.engines.factory import shared_engine
 from leap.errors import LeapError
 from leap.progress import ProgressEvent, subscribe
 from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
@@ -42,7 +43,16 @@ def execute(spec: RunSpec) -> int:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     spec, total = prepare(spec)
     console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {_store_url(spec)}")
+    # Start-up, overlapped: Prefect's API server boots in its own process while this one
+    # loads the model (a model that cannot load is reported here, before the flow).
+    from flows.api import start_ephemeral_api
+
+    api = start_ephemeral_api()
+    shared_engine(spec.engine, spec.model, spec.dtype)
     from flows.benchmark import run_benchmark
+
+    if api is not None:
+        api.join()
 
     with Progress(
         TextColumn("[bold]{task.description}"),

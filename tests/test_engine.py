@@ -57,6 +57,34 @@ def test_cached_and_fresh_continuations_are_identical(engine, prompt):
     assert [r.token_ids for r in cached] == [r.token_ids for r in fresh]
 
 
+def test_rows_of_unequal_length_leave_no_gaps_and_results_match_fresh_ones(engine, prompt):
+    # Row "a" stops after 4 tokens while row "b" generates 120, so "a" gets a padding slot
+    # per step in a shared-column cache. Then "a" receives a long injection and becomes the
+    # longest row: that padding must not end up inside it.
+    engine.close()
+    keys = ("d/a", "d/b")
+    first = engine.generate(
+        [
+            request(prompt, n=4, key=keys[0], seed=1, ignore_eos=True),
+            request(prompt, n=120, key=keys[1], seed=2, ignore_eos=True),
+        ]
+    )
+    injection = engine.encode(" A peer wrote: count the odd numbers first, then the even." * 12)
+    then = engine.encode(" Then:")
+    follow = [
+        request(prompt + first[0].token_ids + injection, 16, 7, keys[0], ignore_eos=True),
+        request(prompt + first[1].token_ids + then, 16, 8, keys[1], ignore_eos=True),
+    ]
+    cached = engine.generate(follow)
+    assert [r.prompt_tokens_computed for r in cached] == [len(injection) + 1, len(then) + 1]
+    # every row continues from its own end: the cache is as wide as its longest row, not
+    # the longest row plus the other row's 116 padding slots
+    assert engine._batch.cache.layers[0].keys.shape[-2] == max(map(len, engine._batch.tokens))
+    engine.close()
+    fresh = engine.generate(follow)
+    assert [r.token_ids for r in cached] == [r.token_ids for r in fresh]
+
+
 def test_seed_decides_the_sample_not_the_batch(engine, prompt):
     engine.close()
     alone = engine.generate([request(prompt, seed=7)])[0]

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import threading
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -187,6 +190,60 @@ def test_two_workers_on_one_problem_store_each_round_once(reference, tmp_path, e
     ]
     reference_final = RunStore.open(store, spec.run_id).load_final(problem.id)
     assert [a.own_text for a in finals[0].answers] == [a.own_text for a in reference_final.answers]
+
+
+RACER = """
+import json, logging, pathlib, sys, time
+from leap.engines.transformers_engine import TransformersEngine
+from leap.runs import RunStore, load_run_problems, parse_spec
+from leap.solver import solve_problem
+
+spec = parse_spec(json.loads(sys.argv[1]))
+go = pathlib.Path(sys.argv[2])
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+engine = TransformersEngine(spec.model, dtype=spec.dtype)
+problem = load_run_problems(spec)[0]
+pathlib.Path(sys.argv[3]).touch()  # ready
+while not go.exists():
+    time.sleep(0.05)
+final = solve_problem(engine, spec, problem, RunStore.open(spec.store, spec.run_id))
+print(json.dumps([a.own_text for a in final.answers]))
+"""
+
+
+def test_two_processes_on_one_problem_store_each_round_once(reference, tmp_path):
+    store, spec = reference
+    url = str(tmp_path / "race")
+    spec = spec.model_copy(update={"store": url})
+    RunStore.open(url, spec.run_id).create_or_check(spec)
+    go = tmp_path / "go"
+    command = [sys.executable, "-c", RACER, json.dumps(spec.model_dump(mode="json")), str(go)]
+    racers = [
+        subprocess.Popen(
+            [*command, str(tmp_path / f"ready-{i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    deadline = time.monotonic() + 300
+    while not all((tmp_path / f"ready-{i}").exists() for i in range(2)):
+        assert time.monotonic() < deadline and all(r.poll() is None for r in racers)
+        time.sleep(0.1)
+    go.touch()  # both models are loaded: start solving at the same moment
+    outputs = [r.communicate(timeout=600) for r in racers]
+    assert [r.returncode for r in racers] == [0, 0], [err[-2000:] for _, err in outputs]
+    answers = [json.loads(out) for out, _ in outputs]
+    problem = load_run_problems(spec)[0]
+    reference_final = RunStore.open(store, spec.run_id).load_final(problem.id)
+    assert answers[0] == answers[1] == [a.own_text for a in reference_final.answers]
+    # They really raced: the slower one found a round already stored at least once.
+    assert sum(err.count("stored this round first") for _, err in outputs) >= 1
+    keys = round_keys(url, spec.run_id)
+    assert [k.rsplit("/", 1)[-1] for k in keys] == [
+        f"round-{i:03d}.parquet" for i in range(len(keys))
+    ]
 
 
 def test_status_and_report_read_the_store_alone(reference, capsys):

@@ -1,0 +1,32 @@
+"""Prefect's ephemeral API, started early so its start overlaps other start-up work."""
+
+from __future__ import annotations
+
+import threading
+
+
+def start_ephemeral_api() -> threading.Thread | None:
+    """Start Prefect's temporary local API server in the background, if this run needs one.
+
+    With no `PREFECT_API_URL`, the first Prefect client starts a server subprocess and
+    waits for it to answer (several seconds). Starting it here, in a thread, lets that
+    subprocess boot on another core while this process loads the model. The returned
+    thread ends when the server answers (or failed to start: the flow's own client then
+    starts it again and reports the error). Returns None when a server URL is set.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        return None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        try:
+            SubprocessASGIServer().start()
+        except Exception:  # noqa: BLE001 - the flow's client retries and reports it
+            pass
+
+    thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
+    thread.start()
+    return thread
