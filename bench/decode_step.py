@@ -4,8 +4,9 @@ Two ways to run one batched decode step on the default model, side by side at ea
 context length:
 - `default`: eager attention, transformers' `DynamicCache` (appends with `torch.cat`), a
   2-D padding mask;
-- `engine`: SDPA attention, `leap.engines.kv_cache.GrowingCache` (appends in place) and
-  the engine's 4-D boolean mask (SDPA's packed grouped-query path for one query token).
+- `engine`: SDPA attention, `leap.engines.kv_cache.RaggedCache` (each row writes in place
+  at its own end) and the engine's 4-D boolean mask (SDPA's packed grouped-query path for
+  one query token).
 
     .venv/bin/python bench/decode_step.py --threads 2 --lengths 256 1024 2048 4096
 
@@ -23,7 +24,7 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
-from leap.engines.kv_cache import GrowingCache, attention_mask
+from leap.engines.kv_cache import RaggedCache, attention_mask
 from leap.models import DEFAULT_MODEL, resolve_model
 
 
@@ -38,11 +39,15 @@ def step_time(decoder, variant: str, rows: int, length: int, steps: int) -> floa
     ids = torch.randint(100, 20000, (rows, length))
     mask = torch.ones((rows, length), dtype=torch.long)
     mask[:, 0] = 0  # one padding slot per row, as a batch of paths of unequal length has
-    cache = GrowingCache() if variant == "engine" else DynamicCache()
+    layers = decoder.config.num_hidden_layers
+    cache = RaggedCache(layers, rows) if variant == "engine" else DynamicCache()
     positions = torch.arange(length).expand(rows, length)
 
     def forward(chunk: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor) -> None:
-        given = attention_mask(mask, chunk.shape[1]) if variant == "engine" else mask
+        given = mask
+        if variant == "engine":
+            cache.starts = positions[:, 0].clone()
+            given = attention_mask(cache.starts, chunk.shape[1])
         decoder(
             input_ids=chunk,
             attention_mask=given,
