@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -30,7 +31,17 @@ def gpu_slot(strict: bool) -> Iterator[list[str]]:
     logger.info("waiting for GPU slot(s) %s", ", ".join(names))
     with ExitStack() as stack:
         try:
-            stack.enter_context(concurrency(names, occupy=1, strict=strict))
+            lease = float(os.environ.get("LEAP_GPU_LEASE_SECONDS") or 300)
+            stack.enter_context(
+                concurrency(
+                    names,
+                    occupy=1,
+                    strict=strict,
+                    lease_duration=lease,
+                    # A late renewal on a loaded machine must not kill a long run.
+                    raise_on_lease_renewal_failure=False,
+                )
+            )
         except ConcurrencySlotAcquisitionError:
             devices = ",".join(visible_devices())
             raise LeapError(

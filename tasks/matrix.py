@@ -20,7 +20,6 @@ def run_cell(deployment: str, cell: MatrixCell) -> dict:
     child = run_deployment(
         name=deployment,
         parameters={"spec": spec.model_dump(mode="json"), "shards": cell.shards},
-        flow_run_name=spec.run_id,
         tags=run_tags(spec, spec.run_id or "", [f"config:{cell.config_name}"]),
         timeout=None,
         poll_interval=3,

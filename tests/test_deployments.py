@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -85,6 +88,8 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory) -> Deployed:
                 "1",
             ],
             log_name=name,
+            # Short GPU leases, so a killed worker's slot comes free within the test.
+            LEAP_GPU_LEASE_SECONDS="30",
         )
         for name in WORKERS
     }
@@ -256,3 +261,62 @@ def test_an_invalid_matrix_fails_the_nightly_clearly_and_writes_nothing(deployed
         "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}
     )
     assert children == []
+
+
+def test_the_nightly_runs_every_cell_of_its_matrix(deployed, tmp_path):
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        yaml.safe_dump(
+            {
+                "benchmarks": [{"name": "smoke", "limit": 1}],
+                "methods": ["independent"],
+                "models": ["smollm2-135m"],
+                "configs": {"tiny": TINY_LEAP},
+                "dtype": "float32",
+            }
+        )
+    )
+    store = tmp_path / "nightly-store"
+    run = deployed.run("leap-nightly/nightly", {"matrix": str(matrix), "store": str(store)})
+    assert run["state_type"] == "COMPLETED", run["state"]["message"]
+    night = run["name"].removeprefix("nightly-")
+    assert re.fullmatch(r"\d{8}", night)
+    run_id = f"nightly-{night}-smoke-independent-smollm2-135m-tiny"
+    [cell] = deployed.flow_runs(f"run:{run_id}")
+    assert cell["state_type"] == "COMPLETED"
+    assert {"method:independent", "config:tiny"} <= set(cell["tags"])
+    summary = json.loads((store / run_id / "results" / "summary.json").read_text())
+    assert summary["n_scored"] == 1 and summary["method"] == "independent"
+    [row] = json.loads(deployed.artifacts(run["id"])["table"]["data"])
+    assert row["run_id"] == run_id and row["state"] == "Completed"
+
+
+def test_a_dead_workers_run_is_finished_by_another_worker(deployed, single_run):
+    """Runs last: it kills one of the module's workers (and its flow run) mid-run."""
+    store = deployed.store
+    flow_run_id = deployed.trigger(
+        "leap-benchmark/benchmark", {"spec": tiny_spec(store, "deployed-killed")}
+    )
+    first_round = store / "deployed-killed" / "problems" / "smoke-1" / "round-000.parquet"
+    deadline = time.monotonic() + 600
+    while not first_round.exists():
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    run = deployed.server.get(f"/flow_runs/{flow_run_id}")
+    [name] = [w for w, p in deployed.workers.items() if flow_run_id in log_text(p)]
+    # Like a lost machine: the worker and the flow run it started die at once.
+    os.killpg(deployed.workers[name].pid, signal.SIGKILL)
+    os.kill(int(run["infrastructure_pid"].rsplit(":", 1)[-1]), signal.SIGKILL)
+    deployed.workers[name].wait()
+    finals = list(store.glob("deployed-killed/problems/*/final.parquet"))
+    assert len(finals) < 2
+    stored = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in store.glob("deployed-killed/problems/*/round-*.parquet")
+    }
+    # Any other worker continues the run from the store (the GPU slot frees with its lease).
+    again = deployed.run("leap-benchmark/benchmark", {"spec": tiny_spec(store, "deployed-killed")})
+    assert again["state_type"] == "COMPLETED", again["state"]["message"]
+    for path, identity in stored.items():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was rewritten"
+    assert scores(store, "deployed-killed") == scores(store, "deployed-one")
