@@ -31,7 +31,8 @@ def gpu_slot(strict: bool) -> Iterator[list[str]]:
     logger.info("waiting for GPU slot(s) %s", ", ".join(names))
     with ExitStack() as stack:
         try:
-            lease = float(os.environ.get("LEAP_GPU_LEASE_SECONDS") or 300)
+            # The server accepts leases of a minute or more.
+            lease = max(60.0, float(os.environ.get("LEAP_GPU_LEASE_SECONDS") or 300))
             stack.enter_context(
                 concurrency(
                     names,
@@ -42,7 +43,9 @@ def gpu_slot(strict: bool) -> Iterator[list[str]]:
                     raise_on_lease_renewal_failure=False,
                 )
             )
-        except ConcurrencySlotAcquisitionError:
+        except ConcurrencySlotAcquisitionError as exc:
+            if "must be created" not in str(exc):
+                raise LeapError(f"could not take GPU slot(s) {', '.join(names)}: {exc}.") from None
             devices = ",".join(visible_devices())
             raise LeapError(
                 f"the Prefect server has no GPU limit {' / '.join(names)}: run "

@@ -93,7 +93,12 @@ class PrefectServer:
         return response.json()
 
     def post(self, path: str, body: dict | None = None) -> dict | list:
-        response = httpx.post(f"{self.api}{path}", json=body or {}, timeout=30)
+        # A busy SQLite server answers 503 for a moment; the Prefect client retries too.
+        for _ in range(10):
+            response = httpx.post(f"{self.api}{path}", json=body or {}, timeout=30)
+            if response.status_code != 503:
+                break
+            time.sleep(1)
         response.raise_for_status()
         return response.json()
 
