@@ -20,9 +20,14 @@ PREFECT_FILE = PROJECT_DIR / "deployments" / "prefect.yaml"
 def declared_deployments(prefect_file: Path = PREFECT_FILE) -> list[dict]:
     try:
         document = yaml.safe_load(prefect_file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise LeapError(f"cannot read {prefect_file}: {exc}.") from None
-    return list(document.get("deployments") or [])
+    except OSError as exc:
+        raise LeapError(f"cannot read deployments file {prefect_file}: {exc.strerror}.") from None
+    except yaml.YAMLError:
+        raise LeapError(f"deployments file {prefect_file} is not valid YAML: fix it.") from None
+    deployments = document.get("deployments") if isinstance(document, dict) else None
+    if not deployments:
+        raise LeapError(f"deployments file {prefect_file} declares no deployments.")
+    return list(deployments)
 
 
 def deploy_all(prefect_file: Path = PREFECT_FILE, project_dir: Path = PROJECT_DIR) -> list[str]:
