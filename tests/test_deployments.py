@@ -59,6 +59,13 @@ class Deployed:
         )
         return {a["type"]: a for a in found}
 
+    def ran_on(self, flow_run_id: str) -> list[str]:
+        """The workers whose output holds the flow run's own start line.
+
+        (Several workers may try to submit a run; only the one that runs it prints this.)
+        """
+        return [w for w, p in self.workers.items() if f"flow-run/{flow_run_id}" in log_text(p)]
+
     def logs(self, flow_run_id: str) -> list[dict]:
         body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}
         return self.server.post("/logs/filter", body)
@@ -205,10 +212,7 @@ def test_two_shards_on_two_workers_merge_into_one_run(deployed, single_run):
     assert all(r["state_type"] == "COMPLETED" for r in shards.values())
     assert all(r["parent_task_run_id"] for r in shards.values())
     # Each shard ran on its own worker (the parent holds the third).
-    ran_on = {
-        name: [w for w, p in deployed.workers.items() if r["id"] in log_text(p)]
-        for name, r in shards.items()
-    }
+    ran_on = {name: deployed.ran_on(r["id"]) for name, r in shards.items()}
     assert all(len(w) == 1 for w in ran_on.values()), ran_on
     assert ran_on[names[0]] != ran_on[names[1]]
     # Both use GPU 0 of this machine: the limit let one engine at a time use it.
@@ -307,7 +311,7 @@ def test_a_dead_workers_run_is_finished_by_another_worker(deployed, single_run):
         assert time.monotonic() < deadline, "no round was stored in time"
         time.sleep(0.05)
     run = deployed.server.get(f"/flow_runs/{flow_run_id}")
-    [name] = [w for w, p in deployed.workers.items() if flow_run_id in log_text(p)]
+    [name] = deployed.ran_on(flow_run_id)
     # Like a lost machine: the worker and the flow run it started die at once.
     os.killpg(deployed.workers[name].pid, signal.SIGKILL)
     os.kill(int(run["infrastructure_pid"].rsplit(":", 1)[-1]), signal.SIGKILL)
