@@ -245,6 +245,67 @@ def benchmarks() -> None:
     Console().print(table)
 
 
+# -- deployments: a Prefect server, a `gpu` pool of process workers (docs/operations.md) --
+
+PoolOption = typer.Option("gpu", "--pool", "-p", help="Work pool name.")
+
+
+@app.command("setup-pool")
+def setup_pool(
+    pool: str = PoolOption,
+    gpus: str = typer.Option(
+        "0", help="This machine's GPUs, e.g. 0,1: one concurrency limit of one slot each."
+    ),
+    host: str | None = typer.Option(
+        None, help="Name of this machine in limit names (default: $LEAP_GPU_HOST or hostname)."
+    ),
+) -> None:
+    """Create the process work pool and a one-engine-per-GPU limit for each GPU here."""
+    from deployments.pool import setup_pool as create
+
+    devices = [d.strip() for d in gpus.split(",") if d.strip()]
+    done = create(pool, devices, host)
+    out = Console()
+    out.print(f"work pool {done.pool}: {'created' if done.pool_created else 'already there'}")
+    for name in done.limits_created:
+        out.print(f"GPU limit {name}: created (1 slot)")
+    for name in done.limits_present:
+        out.print(f"GPU limit {name}: already there")
+
+
+@app.command()
+def deploy(
+    prefect_file: Path | None = typer.Option(
+        None, "--file", help="Deployments file (default: deployments/prefect.yaml)."
+    ),
+) -> None:
+    """Register the deployments of deployments/prefect.yaml on the Prefect server."""
+    from deployments.register import PREFECT_FILE, deploy_all
+
+    source = (prefect_file or PREFECT_FILE).resolve()
+    for name in deploy_all(source):
+        Console().print(f"deployed {name} from {source}")
+
+
+@app.command()
+def worker(
+    pool: str = PoolOption,
+    name: str | None = typer.Option(None, help="Worker name shown in the dashboard."),
+    limit: int | None = typer.Option(None, help="Most flow runs this worker runs at once."),
+) -> None:
+    """Start a process worker on the pool (runs until stopped): `prefect worker start`."""
+    from deployments.pool import require_pools
+
+    require_pools([pool])
+    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
+    command += ["--type", "process"]
+    if name:
+        command += ["--name", name]
+    if limit is not None:
+        command += ["--limit", str(limit)]
+    os.execv(sys.executable, command)
+
+
 def main() -> None:
     """Entry point of the `leap` console script."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -7,12 +7,16 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from leap.benchmarks.problem import Problem
+from leap.report import write_markdown_summary
 from leap.results import build_results
 from leap.runs import RunSpec, RunStore
 
 
 @task(name="score-and-report", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def score_and_report(spec: RunSpec, run_id: str, problems: list[Problem]) -> dict:
+def score_and_report(
+    spec: RunSpec, run_id: str, problems: list[Problem], previous: dict | None = None
+) -> dict:
+    """Score the run; with `previous` (an earlier run's summary) the summary shows deltas."""
     run = RunStore.open(spec.store, run_id)
     results = build_results(spec, run, problems)
     key = _artifact_key(run_id)
@@ -21,9 +25,10 @@ def score_and_report(spec: RunSpec, run_id: str, problems: list[Problem]) -> dic
         table=[_table_row(r) for r in results.scores],
         description=f"Per-path results of run {run_id}",
     )
+    markdown = write_markdown_summary(results.summary, previous)
     create_markdown_artifact(
         key=f"{key}-summary",
-        markdown=results.markdown + f"\n\nReport: `{results.locations['report']}`\n",
+        markdown=markdown + f"\n\nReport: `{results.locations['report']}`\n",
         description=f"Summary of run {run_id}",
     )
     return {**results.summary, "locations": results.locations}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["s3server"]
+pytest_plugins = ["s3server", "prefect_server"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,18 +1,19 @@
-"""`leap run` in real processes: killed mid-problem and resumed; against a real Prefect server."""
+"""`leap run` in real processes: killed mid-problem and resumed; against a real Prefect server.
+
+The server is the session's `prefect_server` (tests/prefect_server.py).
+"""
 
 from __future__ import annotations
 
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -108,74 +109,26 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
     assert scores(store, "killed") == scores(store, "whole")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def prefect_server(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    api = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert server.poll() is None, "prefect server exited"
-        assert time.monotonic() < deadline, "prefect server did not start"
-        time.sleep(0.5)
-    yield api
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-
-
 def test_artifacts_are_readable_through_a_real_prefect_server(
     tmp_path, config_file, prefect_server
 ):
     store = tmp_path / "runs"
     out = finish(
-        start(run_args(store, "served", config_file), env={"PREFECT_API_URL": prefect_server})
+        start(run_args(store, "served", config_file), env={"PREFECT_API_URL": prefect_server.api})
     )
     assert "report:" in out
-    runs = httpx.post(f"{prefect_server}/flow_runs/filter", json={}, timeout=10).json()
+    # The server is shared by the session: look only at this run's flow runs.
+    mine = {"flow_runs": {"tags": {"all_": ["run:served"]}}}
+    runs = prefect_server.post("/flow_runs/filter", mine)
     assert [r["name"] for r in runs] == ["smoke-leap-dispersed-k1-T24"]
     assert runs[0]["state_type"] == "COMPLETED"
-    artifacts = httpx.post(f"{prefect_server}/artifacts/filter", json={}, timeout=10).json()
+    assert {"benchmark:smoke", "method:leap", "model:smollm2-135m"} <= set(runs[0]["tags"])
+    artifacts = prefect_server.post("/artifacts/filter", mine)
     kinds = {a["type"] for a in artifacts}
     assert {"progress", "table", "markdown"} <= kinds
     progress = next(a for a in artifacts if a["type"] == "progress")
     assert progress["data"] == 100.0
     markdown = next(a for a in artifacts if a["type"] == "markdown")
     assert "Pass@1" in markdown["data"]
-    tasks = httpx.post(f"{prefect_server}/task_runs/filter", json={}, timeout=10).json()
+    tasks = prefect_server.post("/task_runs/filter", mine)
     assert {"problem-smoke-1", "problem-smoke-2"} <= {t["name"] for t in tasks}

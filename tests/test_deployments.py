@@ -1,0 +1,330 @@
+"""Deployments end to end: a real Prefect server, the `gpu` process pool, real workers.
+
+One module-wide setup: `leap setup-pool`, `leap deploy` (deployments/prefect.yaml), three
+process workers of one flow run each (a sharded run's parent takes one, its two shards
+take the other two). Every flow run solves with the real default model on the CPU.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from helpers import TINY_LEAP, comparable
+from prefect_server import ROOT, PrefectServer, log_text, stop
+
+from leap.gpu import gpu_host, gpu_limit_name
+
+pytestmark = pytest.mark.slow
+PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
+WORKERS = ("worker-a", "worker-b", "worker-c")
+
+
+class Deployed:
+    def __init__(self, server: PrefectServer, store: Path, workers: dict, refused) -> None:
+        self.server = server
+        self.store = store
+        self.workers = workers
+        self.refused_before_setup = refused
+
+    def deployment(self, name: str) -> dict:
+        return self.server.get(f"/deployments/name/{name}")
+
+    def trigger(self, name: str, parameters: dict) -> str:
+        deployment_id = self.deployment(name)["id"]
+        run = self.server.post(
+            f"/deployments/{deployment_id}/create_flow_run", {"parameters": parameters}
+        )
+        return run["id"]
+
+    def run(self, name: str, parameters: dict) -> dict:
+        return self.server.wait_for(self.trigger(name, parameters))
+
+    def flow_runs(self, *tags: str) -> list[dict]:
+        return self.server.post("/flow_runs/filter", {"flow_runs": {"tags": {"all_": list(tags)}}})
+
+    def artifacts(self, flow_run_id: str) -> dict[str, dict]:
+        found = self.server.post(
+            "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
+        )
+        return {a["type"]: a for a in found}
+
+    def ran_on(self, flow_run_id: str) -> list[str]:
+        """The workers whose output holds the flow run's own start line.
+
+        (Several workers may try to submit a run; only the one that runs it prints this.)
+        """
+        return [w for w, p in self.workers.items() if f"flow-run/{flow_run_id}" in log_text(p)]
+
+    def logs(self, flow_run_id: str) -> list[dict]:
+        body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}
+        return self.server.post("/logs/filter", body)
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_server: PrefectServer, tmp_path_factory) -> Deployed:
+    server = prefect_server
+    # Deploying before the pool exists is refused, and registers nothing.
+    refused = server.leap("deploy")
+    setup = server.leap("setup-pool", "--pool", "gpu", "--gpus", "0")
+    assert setup.returncode == 0, setup.stderr
+    done = server.leap("deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    workers = {
+        name: server.start(
+            [
+                sys.executable,
+                "-m",
+                "leap.cli",
+                "worker",
+                "--pool",
+                "gpu",
+                "--name",
+                name,
+                "--limit",
+                "1",
+            ],
+            log_name=name,
+            # Short GPU leases, so a killed worker's slot comes free within the test.
+            LEAP_GPU_LEASE_SECONDS="60",
+        )
+        for name in WORKERS
+    }
+    yield Deployed(server, tmp_path_factory.mktemp("deployed-store"), workers, refused)
+    for process in workers.values():
+        stop(process)
+
+
+def tiny_spec(store: Path, run_id: str, **extra) -> dict:
+    return {
+        "run_id": run_id,
+        "benchmark": "smoke",
+        "limit": 2,
+        "dtype": "float32",
+        "leap": TINY_LEAP,
+        "store": str(store),
+        **extra,
+    }
+
+
+def scores(store: Path, run_id: str) -> list[dict]:
+    data = (store / run_id / "results" / "scores.parquet").read_bytes()
+    return comparable(pq.read_table(io.BytesIO(data)).to_pylist())
+
+
+def slot_windows(logs: list[dict]) -> tuple[datetime, datetime]:
+    """When a flow run took and released its GPU slot, from its own log."""
+    took = [e["timestamp"] for e in logs if e["message"].startswith("holding GPU slot")]
+    left = [e["timestamp"] for e in logs if e["message"].startswith("releasing GPU slot")]
+    assert len(took) == 1 and len(left) == 1, [e["message"] for e in logs]
+    return datetime.fromisoformat(took[0]), datetime.fromisoformat(left[0])
+
+
+@pytest.fixture(scope="module")
+def single_run(deployed: Deployed) -> dict:
+    spec = tiny_spec(deployed.store, "deployed-one")
+    return deployed.run("leap-benchmark/benchmark", {"spec": spec})
+
+
+def test_deploying_to_a_missing_work_pool_is_refused_and_registers_nothing(deployed):
+    refused = deployed.refused_before_setup
+    assert refused.returncode == 2
+    assert "work pool 'gpu' does not exist" in refused.stderr
+    assert "leap setup-pool --pool gpu" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # A worker refuses an unknown pool the same way instead of creating it.
+    worker = deployed.server.leap("worker", "--pool", "no-such-pool")
+    assert worker.returncode == 2
+    assert "work pool 'no-such-pool' does not exist" in worker.stderr
+    pools = {p["name"] for p in deployed.server.post("/work_pools/filter")}
+    assert "no-such-pool" not in pools
+    # Deployments need a real server: without one configured, one line says so.
+    unset = deployed.server.leap("setup-pool", PREFECT_API_URL="")
+    assert unset.returncode == 2
+    assert "PREFECT_API_URL is not set" in unset.stderr
+
+
+def test_nightly_schedule_and_job_variables_read_back_from_the_server(deployed):
+    declared = {d["name"]: d for d in yaml.safe_load(PREFECT_FILE.read_text())["deployments"]}
+    nightly = deployed.deployment("leap-nightly/nightly")
+    [schedule] = nightly["schedules"]
+    expected = declared["nightly"]["schedules"][0]
+    assert schedule["schedule"]["cron"] == expected["cron"]
+    assert schedule["schedule"]["timezone"] == expected["timezone"]
+    assert schedule["active"] is True
+    benchmark = deployed.deployment("leap-benchmark/benchmark")
+    assert benchmark["work_pool_name"] == "gpu"
+    assert benchmark["job_variables"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"
+    [pull] = benchmark["pull_steps"]
+    assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
+    pool = deployed.server.get("/work_pools/gpu")
+    assert pool["type"] == "process"
+
+
+def test_deployed_run_completes_and_fills_the_dashboard(deployed, single_run):
+    run = single_run
+    assert run["state_type"] == "COMPLETED", run["state"]["message"]
+    assert run["name"] == "smoke-leap-dispersed-k1-T16"
+    assert {"benchmark:smoke", "method:leap", "model:smollm2-135m", "run:deployed-one"} <= set(
+        run["tags"]
+    )
+    artifacts = deployed.artifacts(run["id"])
+    assert artifacts["progress"]["data"] == 100.0
+    table = json.loads(artifacts["table"]["data"])
+    assert sorted((r["problem_id"], r["path"]) for r in table) == [
+        ("smoke-1", 0),
+        ("smoke-1", 1),
+        ("smoke-2", 0),
+        ("smoke-2", 1),
+    ]
+    assert "Pass@1" in artifacts["markdown"]["data"]
+    summary = json.loads((deployed.store / "deployed-one" / "results" / "summary.json").read_text())
+    assert summary["n_scored"] == 2
+    # It held this machine's GPU-0 limit while it solved, and gave it back.
+    limit = gpu_limit_name("0", gpu_host())
+    messages = [e["message"] for e in deployed.logs(run["id"])]
+    assert f"holding GPU slot(s) {limit}" in messages
+    state = deployed.server.get(f"/v2/concurrency_limits/{limit}")
+    assert state["limit"] == 1 and state["active_slots"] == 0
+
+
+def test_two_shards_on_two_workers_merge_into_one_run(deployed, single_run):
+    spec = tiny_spec(deployed.store, "deployed-sharded")
+    parent = deployed.run("leap-benchmark/benchmark", {"spec": spec, "shards": 2})
+    assert parent["state_type"] == "COMPLETED", parent["state"]["message"]
+    shards = {
+        r["name"]: r
+        for r in deployed.flow_runs("run:deployed-sharded")
+        if any(t.startswith("shard:") for t in r["tags"])
+    }
+    names = ["smoke-leap-dispersed-k1-T16-shard-1of2", "smoke-leap-dispersed-k1-T16-shard-2of2"]
+    assert sorted(shards) == names
+    assert all(r["state_type"] == "COMPLETED" for r in shards.values())
+    assert all(r["parent_task_run_id"] for r in shards.values())
+    # Each shard ran on its own worker (the parent holds the third).
+    ran_on = {name: deployed.ran_on(r["id"]) for name, r in shards.items()}
+    assert all(len(w) == 1 for w in ran_on.values()), ran_on
+    assert ran_on[names[0]] != ran_on[names[1]]
+    # Both use GPU 0 of this machine: the limit let one engine at a time use it.
+    first, second = sorted(slot_windows(deployed.logs(r["id"])) for r in shards.values())
+    assert first[1] <= second[0]
+    # One run id, one store: the merged scores are those of the unsharded run.
+    assert scores(deployed.store, "deployed-sharded") == scores(deployed.store, "deployed-one")
+    assert {p.name for p in (deployed.store / "deployed-sharded" / "problems").iterdir()} == {
+        "smoke-1",
+        "smoke-2",
+    }
+    # The summary compares with the previous run of the same spec on this deployment.
+    markdown = deployed.artifacts(parent["id"])["markdown"]["data"]
+    assert "Δ vs deployed-one" in markdown
+    assert re.search(r"\| Pass@1 \| [\d.]+% \| [+-]?0\.0 pts \|", markdown), markdown
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"limit": 0}, "invalid limit"),
+        ({"benchmark": "no-such-benchmark"}, "unknown benchmark 'no-such-benchmark'"),
+    ],
+)
+def test_a_run_with_invalid_parameters_fails_clearly_and_writes_nothing(deployed, spec, message):
+    run_id = f"bad-{len(message)}"
+    bad = {**tiny_spec(deployed.store, run_id), **spec}
+    run = deployed.run("leap-benchmark/benchmark", {"spec": bad})
+    assert run["state_type"] == "FAILED"
+    assert message in run["state"]["message"]
+    assert "Traceback" not in run["state"]["message"]
+    assert not (deployed.store / run_id).exists()
+
+
+def test_an_invalid_matrix_fails_the_nightly_clearly_and_writes_nothing(deployed, tmp_path):
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        yaml.safe_dump(
+            {
+                "benchmarks": ["smoke"],
+                "methods": ["leap", "telepathy"],
+                "models": ["smollm2-135m"],
+                "configs": {"tiny": TINY_LEAP},
+            }
+        )
+    )
+    store = tmp_path / "nightly-store"
+    params = {"matrix": str(matrix), "store": str(store)}
+    run = deployed.run("leap-nightly/nightly", params)
+    assert run["state_type"] == "FAILED"
+    assert f"matrix file {matrix}: invalid methods.1" in run["state"]["message"]
+    assert not store.exists()
+    children = deployed.server.post(
+        "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}
+    )
+    assert children == []
+
+
+def test_the_nightly_runs_every_cell_of_its_matrix(deployed, tmp_path):
+    matrix = tmp_path / "matrix.yaml"
+    matrix.write_text(
+        yaml.safe_dump(
+            {
+                "benchmarks": [{"name": "smoke", "limit": 1}],
+                "methods": ["independent"],
+                "models": ["smollm2-135m"],
+                "configs": {"tiny": TINY_LEAP},
+                "dtype": "float32",
+            }
+        )
+    )
+    store = tmp_path / "nightly-store"
+    run = deployed.run("leap-nightly/nightly", {"matrix": str(matrix), "store": str(store)})
+    assert run["state_type"] == "COMPLETED", run["state"]["message"]
+    night = run["name"].removeprefix("nightly-")
+    assert re.fullmatch(r"\d{8}", night)
+    run_id = f"nightly-{night}-smoke-independent-smollm2-135m-tiny"
+    [cell] = deployed.flow_runs(f"run:{run_id}")
+    assert cell["state_type"] == "COMPLETED"
+    assert {"method:independent", "config:tiny"} <= set(cell["tags"])
+    summary = json.loads((store / run_id / "results" / "summary.json").read_text())
+    assert summary["n_scored"] == 1 and summary["method"] == "independent"
+    [row] = json.loads(deployed.artifacts(run["id"])["table"]["data"])
+    assert row["run_id"] == run_id and row["state"] == "Completed"
+
+
+def test_a_dead_workers_run_is_finished_by_another_worker(deployed, single_run):
+    """Runs last: it kills one of the module's workers (and its flow run) mid-run."""
+    store = deployed.store
+    flow_run_id = deployed.trigger(
+        "leap-benchmark/benchmark", {"spec": tiny_spec(store, "deployed-killed")}
+    )
+    first_round = store / "deployed-killed" / "problems" / "smoke-1" / "round-000.parquet"
+    deadline = time.monotonic() + 600
+    while not first_round.exists():
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    run = deployed.server.get(f"/flow_runs/{flow_run_id}")
+    [name] = deployed.ran_on(flow_run_id)
+    # Like a lost machine: the worker and the flow run it started die at once.
+    os.killpg(deployed.workers[name].pid, signal.SIGKILL)
+    os.kill(int(run["infrastructure_pid"].rsplit(":", 1)[-1]), signal.SIGKILL)
+    deployed.workers[name].wait()
+    finals = list(store.glob("deployed-killed/problems/*/final.parquet"))
+    assert len(finals) < 2
+    stored = {
+        p: (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in store.glob("deployed-killed/problems/*/round-*.parquet")
+    }
+    # Any other worker continues the run from the store (the GPU slot frees with its lease).
+    again = deployed.run("leap-benchmark/benchmark", {"spec": tiny_spec(store, "deployed-killed")})
+    assert again["state_type"] == "COMPLETED", again["state"]["message"]
+    for path, identity in stored.items():
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was rewritten"
+    assert scores(store, "deployed-killed") == scores(store, "deployed-one")
