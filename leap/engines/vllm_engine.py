@@ -164,7 +164,7 @@ class VllmEngine:
         try:
             prompt = TokensPrompt(prompt_token_ids=[int(t) for t in job.request.prompt_ids])
             self._engine.add_request(request_id, prompt, _sampling_params(job.request))
-        except ValueError as exc:  # vLLM's verdict on this request alone (e.g. too long)
+        except Exception as exc:  # noqa: BLE001 - vLLM's verdict on this request (too long...)
             job.error = f"vLLM refused a request: {first_line(exc)}."
             job.done.set()
             return
