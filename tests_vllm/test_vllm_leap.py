@@ -50,7 +50,8 @@ def test_a_problem_runs_to_final_answers_with_valid_rounds(solved):
             assert row.prompt_computed + row.prompt_reused > 0
     exchanged = [row for r in records[:-1] for row in r.paths if not row.finished]
     assert exchanged and all(len(row.peers) == CONFIG.top_k for row in exchanged)
-    assert all(a.segments and a.finish_reason for a in final.answers)
+    for answer in final.answers:  # a path that ended its turn (eos) answered in its reasoning
+        assert answer.finish_reason == "eos" or answer.segments[-1].kind == "answer"
 
 
 def test_rounds_after_the_first_are_served_from_the_prefix_cache(solved):
