@@ -60,5 +60,5 @@ bench: setup
 bench-vllm: setup setup-vllm
 	LEAP_HOME=$(LANE_HOME) $(BIN)/python -c "from leap.models import default_model_folder as f; f()"
 	LEAP_HOME=$(LANE_HOME) $(VLLM_BIN)/python bench/concurrency.py --json .cache/bench-vllm.json
-	LEAP_HOME=$(LANE_HOME) $(BIN)/python bench/concurrency.py --engine transformers \
+	LEAP_HOME=$(LANE_HOME) $(BIN)/python bench/concurrency.py --engine transformers --no-scaling \
 		--json .cache/bench-transformers.json --compare .cache/bench-vllm.json

@@ -251,6 +251,10 @@ def _start_engine(folder: str, dtype: str, options: EngineOptions):
         "enforce_eager": options.enforce_eager or current_platform.is_cpu(),
         "seed": 0,
     }
+    if current_platform.is_cpu():
+        # vLLM's CPU runner crashes when a seeded request's prefill is split over steps
+        # ("CPU Generator does not use offset"): prefill every prompt in one step.
+        settings["enable_chunked_prefill"] = False
     for name in ("gpu_memory_utilization", "max_model_len", "max_num_seqs", "block_size"):
         value = getattr(options, name)
         if value is not None:
