@@ -21,7 +21,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import vllm  # noqa: E402,F401 - the lane must fail here when vLLM does not import
-from recording import BLOCK  # noqa: E402
+from lane import BLOCK  # noqa: E402
 
 from leap.engines.options import EngineOptions  # noqa: E402
 

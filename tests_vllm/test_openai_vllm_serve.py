@@ -11,7 +11,7 @@ import time
 
 import httpx
 import pytest
-from recording import BLOCK
+from lane import BLOCK
 
 from leap.benchmarks.problem import Problem
 from leap.config import LeapConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from recording import BLOCK
+from lane import BLOCK
 
 from leap.engines.base import GenerationRequest, SamplingParams
 from leap.errors import LeapError
