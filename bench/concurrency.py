@@ -64,6 +64,8 @@ def empty_cache(engine) -> None:
 
 def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool, tag: str):
     empty_cache(engine)
+    if hasattr(engine, "peak_batch"):
+        engine.peak_batch = 0
     recording = Recording(IgnoreEos(engine) if ignore_eos else engine)
     records: list[list] = [[] for _ in problems]
     finals: list = [None] * len(problems)
@@ -171,8 +173,6 @@ def main() -> None:
     if not args.no_scaling:
         figures["scaling"] = []
         for k in ks:
-            if hasattr(engine, "peak_batch"):
-                engine.peak_batch = 0
             row = solve_concurrently(engine, problems[:k], config, ignore_eos=True, tag=f"k{k}")
             figures["scaling"].append({"k": k, **row})
             print(json.dumps({"k": k, **row}), flush=True)
