@@ -26,6 +26,12 @@ console = Console(stderr=True)
 
 # Options shared by the commands that solve problems; None means "not given".
 ConfigFile = typer.Option(None, "--config", "-c", help="YAML file of LeaP settings.")
+EngineOption = typer.Option(
+    None,
+    "--engine-option",
+    help="KEY=VALUE setting of the vllm/openai engine, e.g. base_url=http://127.0.0.1:8000/v1 "
+    "or tensor_parallel_size=2 (repeat it; see docs/engines.md).",
+)
 
 
 def config_overrides(**values: Any) -> dict[str, Any]:
@@ -85,6 +91,8 @@ def solve(
     ),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
     dtype: str = typer.Option("auto", help="auto (fastest the CPU supports), bfloat16, float32."),
+    engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
+    engine_option: list[str] | None = EngineOption,
     config_file: Path | None = ConfigFile,
     method: str | None = typer.Option(None, help="leap, leap-t, independent or single."),
     n_paths: int | None = typer.Option(None, "--n", help="Parallel paths N."),
@@ -118,7 +126,16 @@ def solve(
         temperature=temperature,
         top_p=top_p,
     )
-    run_solve(question, answer, choices or [], model=model, dtype=dtype, config=config)
+    run_solve(
+        question,
+        answer,
+        choices or [],
+        model=model,
+        dtype=dtype,
+        config=config,
+        engine=engine,
+        engine_options=parse_engine_options(engine_option or []),
+    )
 
 
 StoreOption = typer.Option(
@@ -139,6 +156,7 @@ def run(
     ),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
     engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
+    engine_option: list[str] | None = EngineOption,
     dtype: str = typer.Option("auto", help="auto, bfloat16 or float32."),
     concurrency: int = typer.Option(1, help="Problems solved at once."),
     config_file: Path | None = ConfigFile,
@@ -176,6 +194,7 @@ def run(
             "leap": config.model_dump(),
             "model": model,
             "engine": engine,
+            "engine_options": parse_engine_options(engine_option or []),
             "dtype": dtype,
             "store": store,
             "concurrency": concurrency,
@@ -187,15 +206,32 @@ def run(
 
 def parse_columns(pairs: list[str]) -> dict[str, str]:
     """`question=problem` pairs as a mapping; a malformed pair is a user error."""
+    return parse_pairs(pairs, "--column", "question=problem")
+
+
+def parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
+    """`NAME=VALUE` pairs as a mapping; a malformed pair is a user error."""
     out = {}
     for pair in pairs:
-        name, sep, column = pair.partition("=")
-        if not sep or not name.strip() or not column.strip():
-            raise LeapError(
-                f"--column {pair!r} is not NAME=COLUMN, e.g. --column question=problem."
-            )
-        out[name.strip()] = column.strip()
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise LeapError(f"{flag} {pair!r} is not NAME=VALUE, e.g. {flag} {example}.")
+        out[name.strip()] = value.strip()
     return out
+
+
+def parse_engine_options(pairs: list[str], base: dict[str, Any] | None = None):
+    """--engine-option pairs over `base`, checked: a bad name or value is one clear error."""
+    from pydantic import ValidationError
+
+    from leap.config import describe_validation_error
+    from leap.engines.options import EngineOptions
+
+    values = {**(base or {}), **parse_pairs(pairs, "--engine-option", "base_url=URL")}
+    try:
+        return EngineOptions.model_validate(values)
+    except ValidationError as exc:
+        raise LeapError(describe_validation_error(exc, "--engine-option")) from None
 
 
 @app.command()
@@ -203,6 +239,7 @@ def resume(
     run_id: str = typer.Argument(..., help="The run to continue."),
     store: str = StoreOption,
     concurrency: int | None = typer.Option(None, help="Problems solved at once."),
+    engine_option: list[str] | None = EngineOption,
 ) -> None:
     """Continue a stored run from where it stopped, with its stored spec."""
     from leap.run_command import execute
@@ -212,6 +249,9 @@ def resume(
     update: dict[str, Any] = {"store": store}
     if concurrency is not None:
         update["concurrency"] = concurrency
+    if engine_option:
+        stored = spec.engine_options.model_dump(exclude_defaults=True)
+        update["engine_options"] = parse_engine_options(engine_option, stored)
     sys.exit(execute(spec.model_copy(update=update)))
 
 

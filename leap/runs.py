@@ -29,6 +29,7 @@ from leap.checkpoint import (
     round_to_parquet,
 )
 from leap.config import LeapConfig, describe_validation_error
+from leap.engines.options import EngineOptions
 from leap.errors import LeapError, ObjectExistsError
 from leap.records import FinalRecord, RoundRecord
 from leap.store import ObjectStore, open_store
@@ -37,6 +38,8 @@ log = logging.getLogger("leap")
 EngineName = Literal["transformers", "vllm", "openai"]
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ROUND_KEY = re.compile(r"round-(\d{3,})\.parquet$")
+# Where and how fast a run goes: a run may resume with other values of these.
+_NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
 
 
 class RunSpec(BaseModel):
@@ -55,13 +58,16 @@ class RunSpec(BaseModel):
     leap: LeapConfig = LeapConfig()
     model: str = "smollm2-135m"
     engine: EngineName = "transformers"
+    engine_options: EngineOptions = Field(
+        default_factory=EngineOptions, description="vLLM/server settings: where and how fast"
+    )
     dtype: str = "auto"
     store: str = "./runs"
     concurrency: int = Field(1, ge=1, description="problems solved at once")
 
     def content_hash(self) -> str:
         """Hash of the fields that change what is computed (not where or how fast)."""
-        decisive = self.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
+        decisive = self.model_dump(mode="json", exclude=_NOT_DECISIVE)
         text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -274,8 +280,8 @@ def _natural(text: str) -> list[Any]:
 
 
 def _changed_fields(old: RunSpec, new: RunSpec) -> str:
-    a = old.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
-    b = new.model_dump(mode="json", exclude={"run_id", "store", "concurrency", "data"})
+    a = old.model_dump(mode="json", exclude=_NOT_DECISIVE)
+    b = new.model_dump(mode="json", exclude=_NOT_DECISIVE)
     changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if "leap" in changed:
         inner = [k for k in sorted(a["leap"]) if a["leap"].get(k) != b["leap"].get(k)]

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from leap.benchmarks.problem import CHOICE_LETTERS, Problem
 from leap.config import LeapConfig
+from leap.engines.options import EngineOptions
 from leap.errors import LeapError
 from leap.records import FinalRecord, RoundRecord
 
@@ -46,15 +47,17 @@ def run_solve(
     model: str,
     dtype: str,
     config: LeapConfig,
+    engine: str = "transformers",
+    engine_options: EngineOptions | None = None,
 ) -> FinalRecord:
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.factory import create_engine
     from leap.peers import PeerGroup
 
     problem = make_problem(question, answer, choices)
     console = Console()
     with console.status(f"loading {model}"):
-        engine = TransformersEngine(model, dtype=dtype)
-    group = PeerGroup(engine, config, problem)
+        chosen = create_engine(engine, model, dtype, engine_options)
+    group = PeerGroup(chosen, config, problem)
     budget = config.n_paths * config.max_tokens
     records: list[RoundRecord] = []
     started = time.perf_counter()

@@ -28,7 +28,7 @@ def _transient(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,
 )
 def solve(spec: RunSpec, run_id: str, problem: Problem) -> dict:
-    engine = shared_engine(spec.engine, spec.model, spec.dtype)
+    engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
     run = RunStore.open(spec.store, run_id)
 
     def on_round(record: RoundRecord) -> None:

@@ -42,6 +42,17 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
         (["run", "--store", "ftp://example/runs"], "ftp://"),
         (["run", "--config", "/no/such/config.yaml"], "config.yaml"),
         (["resume", "never-ran", "--store", "/tmp/leap-empty-store"], "never-ran"),
+        (["run", "--engine", "tgi"], "engine"),
+        (["solve", "What is 2+2?", "--engine", "tgi"], "unknown engine 'tgi'"),
+        (["solve", "What is 2+2?", "--engine-option", "nonsense"], "NAME=VALUE"),
+        (["solve", "What is 2+2?", "--engine-option", "colour=red"], "colour"),
+        (["run", "--engine-option", "tensor_parallel_size=0"], "tensor_parallel_size"),
+        (["solve", "What is 2+2?", "--engine", "vllm"], "needs vLLM"),
+        (
+            ["solve", "What is 2+2?", "--engine", "openai", "--engine-option", "max_retries=0"]
+            + ["--engine-option", "base_url=http://127.0.0.1:9/v1"],
+            "cannot connect",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(args, expected):

@@ -5,19 +5,25 @@ from __future__ import annotations
 import threading
 
 from leap.engines.base import Engine
+from leap.engines.options import EngineOptions
 from leap.errors import LeapError
 
-_engines: dict[tuple[str, str, str], Engine] = {}
+ENGINE_KINDS = ("transformers", "vllm", "openai")
+
+_engines: dict[tuple[str, str, str, EngineOptions], Engine] = {}
 _lock = threading.Lock()
 
 
-def shared_engine(kind: str, model: str, dtype: str = "auto") -> Engine:
-    """The process's engine for (kind, model, dtype), created on first use."""
-    key = (kind, model, dtype)
+def shared_engine(
+    kind: str, model: str, dtype: str = "auto", options: EngineOptions | None = None
+) -> Engine:
+    """The process's engine for (kind, model, dtype, options), created on first use."""
+    options = options or EngineOptions()
+    key = (kind, model, dtype, options)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _create(kind, model, dtype)
+            engine = create_engine(kind, model, dtype, options)
             _engines[key] = engine
         return engine
 
@@ -29,9 +35,21 @@ def close_engines() -> None:
         _engines.clear()
 
 
-def _create(kind: str, model: str, dtype: str) -> Engine:
+def create_engine(
+    kind: str, model: str, dtype: str = "auto", options: EngineOptions | None = None
+) -> Engine:
+    """A new engine of `kind`; the vLLM and OpenAI modules are imported only when asked for."""
+    options = options or EngineOptions()
     if kind == "transformers":
         from leap.engines.transformers_engine import TransformersEngine
 
         return TransformersEngine(model, dtype=dtype)
-    raise LeapError(f"engine {kind!r} is not available in this version: use --engine transformers.")
+    if kind == "vllm":
+        from leap.engines.vllm_engine import VllmEngine
+
+        return VllmEngine(model, dtype=dtype, options=options)
+    if kind == "openai":
+        from leap.engines.openai_engine import OpenAIEngine
+
+        return OpenAIEngine(model, options=options)
+    raise LeapError(f"unknown engine {kind!r}: use one of {', '.join(ENGINE_KINDS)}.")

