@@ -14,7 +14,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leap.engines.factory import shared_engine
-from leap.errors import LeapError
 from leap.progress import ProgressEvent, subscribe
 from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
 
@@ -23,10 +22,6 @@ console = Console()
 
 def prepare(spec: RunSpec) -> tuple[RunSpec, int]:
     """Fix the run id, check the store and the spec, load the problems; no generation."""
-    if spec.engine != "transformers":
-        raise LeapError(
-            f"engine {spec.engine!r} is not available in this version: use transformers."
-        )
     if spec.run_id is None:
         spec = spec.model_copy(update={"run_id": new_run_id(spec)})
     problems = load_run_problems(spec)
@@ -48,7 +43,7 @@ def execute(spec: RunSpec) -> int:
     from flows.api import start_ephemeral_api
 
     api = start_ephemeral_api()
-    shared_engine(spec.engine, spec.model, spec.dtype)
+    shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
     from flows.benchmark import run_benchmark
 
     if api is not None:
