@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from leap.errors import LeapError
 
@@ -355,7 +356,10 @@ def main() -> None:
     except LeapError as exc:
         if os.environ.get("LEAP_DEBUG") == "1":
             raise
-        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+        # escaped: messages quote things like `pip install -e '.[gpu]'` that are not markup
+        console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")

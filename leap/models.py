@@ -8,7 +8,9 @@ every later use loads that folder. Any other local folder or hub name is used as
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -114,12 +116,16 @@ def _default_gguf_path() -> Path:
 def _convert_gguf(gguf: Path, out: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    # A one-off step of seconds: its progress bars would only clutter the console (and
+    # a CLI error line after it). Failures still surface as exceptions.
+    with contextlib.redirect_stderr(io.StringIO()):
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A GGUF-loaded model carries a quantizer that blocks save_pretrained; the weights are
     # already dequantized, so dropping it saves a plain float32 checkpoint.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with contextlib.redirect_stderr(io.StringIO()):
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)

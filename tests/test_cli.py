@@ -60,6 +60,24 @@ def test_bad_input_is_one_clear_line(args, expected):
     assert expected in line
 
 
+def test_first_use_converts_the_model_quietly(tmp_path):
+    # A fresh LEAP_HOME: the default model is converted from its GGUF during this command,
+    # and the user still sees only the one error line (no progress bars, no warnings).
+    result = leap(
+        "solve",
+        "What is 2+2?",
+        "--engine",
+        "openai",
+        "--engine-option",
+        "max_retries=0",
+        "--engine-option",
+        "base_url=http://127.0.0.1:9/v1",
+        env={"LEAP_HOME": str(tmp_path / "home")},
+    )
+    assert "cannot connect" in one_error_line(result)
+    assert (tmp_path / "home" / "models" / "SmolLM2-135M-Instruct" / "config.json").is_file()
+
+
 def test_corrupt_model_folder(tmp_path, model_folder):
     broken = tmp_path / "model"
     broken.mkdir()

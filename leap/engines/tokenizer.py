@@ -1,33 +1,21 @@
-"""A model's tokenizer on its own, for engines whose model runs elsewhere (vLLM, a server)."""
+"""Tokenizer text conversions shared by the engines, and a tokenizer on its own (vLLM, a server)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from leap.errors import LeapError
 
 
-class ChatTokenizer:
-    """encode/decode/chat_prompt and the end-of-sequence ids of one model, via transformers."""
+class TokenizerText:
+    """encode/decode/chat_prompt over `self.tokenizer` and `self.eos_token_ids`.
 
-    def __init__(self, name_or_folder: str) -> None:
-        from transformers import AutoTokenizer, GenerationConfig
+    Shared by every engine: they all speak token ids and need the same text conversions.
+    """
 
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(name_or_folder)
-        except Exception as exc:  # noqa: BLE001 - any failure means no usable tokenizer
-            raise LeapError(
-                f"could not load the tokenizer of {name_or_folder}: {first_line(exc)}; pass a "
-                "model folder or hub name that holds tokenizer files."
-            ) from None
-        eos: list[int] = []
-        try:
-            found = GenerationConfig.from_pretrained(name_or_folder).eos_token_id
-            eos.extend(found if isinstance(found, list) else [found])
-        except Exception:  # noqa: BLE001 - a model without generation_config.json is fine
-            pass
-        eos.append(self.tokenizer.eos_token_id)
-        self.eos_token_ids = tuple(sorted({int(i) for i in eos if i is not None}))
+    tokenizer: Any
+    eos_token_ids: tuple[int, ...]
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
@@ -48,6 +36,29 @@ class ChatTokenizer:
         if ids and ids[-1] in self.eos_token_ids:
             ids = ids[:-1]
         return self.decode(ids)
+
+
+class ChatTokenizer(TokenizerText):
+    """encode/decode/chat_prompt and the end-of-sequence ids of one model, via transformers."""
+
+    def __init__(self, name_or_folder: str) -> None:
+        from transformers import AutoTokenizer, GenerationConfig
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_folder)
+        except Exception as exc:  # noqa: BLE001 - any failure means no usable tokenizer
+            raise LeapError(
+                f"could not load the tokenizer of {name_or_folder}: {first_line(exc)}; pass a "
+                "model folder or hub name that holds tokenizer files."
+            ) from None
+        eos: list[int] = []
+        try:
+            found = GenerationConfig.from_pretrained(name_or_folder).eos_token_id
+            eos.extend(found if isinstance(found, list) else [found])
+        except Exception:  # noqa: BLE001 - a model without generation_config.json is fine
+            pass
+        eos.append(self.tokenizer.eos_token_id)
+        self.eos_token_ids = tuple(sorted({int(i) for i in eos if i is not None}))
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:

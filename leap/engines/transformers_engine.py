@@ -26,6 +26,7 @@ import torch
 from leap.engines.base import GenerationRequest, GenerationResult
 from leap.engines.kv_cache import RaggedCache, attention_mask
 from leap.engines.sampling import sample_next
+from leap.engines.tokenizer import TokenizerText
 from leap.errors import LeapError
 from leap.models import DEFAULT_MODEL, resolve_model
 
@@ -57,7 +58,7 @@ class _Batch:
     cache: RaggedCache
 
 
-class TransformersEngine:
+class TransformersEngine(TokenizerText):
     """A causal LM from transformers, on the CPU by default, with per-path KV reuse."""
 
     name = "transformers"
@@ -95,21 +96,6 @@ class TransformersEngine:
         self._lock = threading.Lock()
         self._anonymous = itertools.count()
 
-    # -- text ---------------------------------------------------------------------------
-
-    def encode(self, text: str) -> list[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        encoded = self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=True
-        )
-        ids = encoded["input_ids"] if hasattr(encoded, "keys") else encoded
-        return [int(i) for i in ids]
-
     def close(self) -> None:
         with self._lock:
             self._batch = None
@@ -132,11 +118,10 @@ class TransformersEngine:
         results = []
         rows = zip(requests, outputs, reasons, reused, strict=True)
         for request, out, (finish, stop), hit in rows:
-            shown = out[:-1] if out and out[-1] in self.eos_token_ids else out
             results.append(
                 GenerationResult(
                     token_ids=out,
-                    text=self.decode(shown),
+                    text=self.visible_text(out),
                     finish_reason=finish,
                     stop_reason=stop,
                     prompt_tokens_computed=len(request.prompt_ids) - hit,

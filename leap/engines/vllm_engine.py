@@ -53,6 +53,7 @@ class VllmEngine:
         if dtype not in _DTYPES:
             raise LeapError(f"dtype {dtype!r} is not supported: use {', '.join(_DTYPES)}.")
         options = options or EngineOptions()
+        _require_vllm()  # before the model is resolved (converting it would be wasted)
         folder = resolve_model(model)
         self.model_name = model
         self.text = ChatTokenizer(folder)
@@ -228,20 +229,26 @@ def _sampling_params(request: GenerationRequest):
     )
 
 
-def _start_engine(folder: str, dtype: str, options: EngineOptions):
-    # vLLM's caches stay under LEAP_HOME, and its INFO chatter stays out of the CLI.
-    os.environ.setdefault("VLLM_CACHE_ROOT", str(leap_home() / "vllm"))
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+def _require_vllm() -> None:
     try:
-        from vllm import EngineArgs
-        from vllm.platforms import current_platform
-        from vllm.v1.engine.llm_engine import LLMEngine
+        import vllm  # noqa: F401
     except ImportError as exc:
         raise LeapError(
             f"the vllm engine needs vLLM, which does not import here ({first_line(exc)}): "
             "install the GPU profile (`pip install -e '.[gpu]'`) or use --engine transformers."
         ) from None
+
+
+def _start_engine(folder: str, dtype: str, options: EngineOptions):
+    # vLLM's caches stay under LEAP_HOME, and its INFO chatter stays out of the CLI.
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(leap_home() / "vllm"))
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
+    _require_vllm()
+    from vllm import EngineArgs
+    from vllm.platforms import current_platform
+    from vllm.v1.engine.llm_engine import LLMEngine
+
     settings: dict[str, Any] = {
         "model": folder,
         "dtype": dtype,
