@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -43,23 +42,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from common import cpu_model, load_average, median
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_ID = "resume-bench"
 CHILD_FLAG = "--child"
 
 
 # -- small helpers --------------------------------------------------------------------------
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def load_average() -> list[float]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return []
 
 
 def wait_for_quiet(limit: float, threshold: float, poll: float = 30.0) -> dict[str, Any]:
@@ -83,16 +73,6 @@ def set_environment(prefect_home: Path) -> None:
     os.environ["PREFECT_HOME"] = str(prefect_home)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # -- the child process: hooks that note when things happen ----------------------------------

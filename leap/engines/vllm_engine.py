@@ -23,7 +23,7 @@ from typing import Any
 
 from leap.engines.base import GenerationRequest, GenerationResult
 from leap.engines.options import EngineOptions
-from leap.engines.tokenizer import ChatTokenizer, first_line
+from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
 from leap.models import DEFAULT_MODEL, leap_home, resolve_model
 
@@ -38,7 +38,7 @@ class _Job:
     error: str | None = None
 
 
-class VllmEngine:
+class VllmEngine(TokenizerText):
     """vLLM's LLMEngine behind the `Engine` interface, safe to call from many threads."""
 
     name = "vllm"
@@ -57,7 +57,7 @@ class VllmEngine:
         folder = resolve_model(model)
         self.model_name = model
         self.text = ChatTokenizer(folder)
-        self.eos_token_ids = self.text.eos_token_ids
+        self.tokenizer, self.eos_token_ids = self.text.tokenizer, self.text.eos_token_ids
         self._engine = _start_engine(folder, dtype, options)
         self._cond = threading.Condition()
         self._step_lock = threading.Lock()
@@ -69,17 +69,6 @@ class VllmEngine:
         self.peak_batch = 0  # most requests vLLM ran in one step so far (for tests/benches)
         self._loop = threading.Thread(target=self._run, name="vllm-engine-loop", daemon=True)
         self._loop.start()
-
-    # -- text ---------------------------------------------------------------------------
-
-    def encode(self, text: str) -> list[int]:
-        return self.text.encode(text)
-
-    def decode(self, token_ids: Sequence[int]) -> str:
-        return self.text.decode(token_ids)
-
-    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.text.chat_prompt(messages)
 
     # -- generation ---------------------------------------------------------------------
 
