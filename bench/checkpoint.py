@@ -16,8 +16,9 @@ Two measurements:
        problem's PeerGroup from its stored rounds, run its next round up to the first token;
    (b) the real command, `leap resume RUN_ID --store DIR`, with Prefect's ephemeral API.
    A small hook in the child process notes the times (model load, first generate call,
-   first sampled token, and for (b) the steps Prefect runs before the first task); the
-   parent then ends the child's whole process group. Every repeat starts from a fresh
+   first sampled token, and for (b) the CLI's checks and when Prefect's start-up begins:
+   since the head start, `leap.head_start`, the first token no longer waits for Prefect);
+   the parent then ends the child's whole process group. Every repeat starts from a fresh
    copy of the stored run, so all of them resume the same state.
 
 This is a measuring script, not a test: it asserts nothing about speed. Example:
@@ -140,19 +141,13 @@ def install_hooks(marks: Marks, level: str) -> None:
     te.sample_next = first_token  # type: ignore[assignment]
     if level != "cli":
         return
-    started = time.time()
-    import prefect.server.api.server as prefect_server
-
-    import flows.benchmark as flow_module
+    # Prefect is not imported here: `leap resume` imports it only after the head start.
+    import flows.api as api
     import leap.run_command as run_command
 
-    marks.values["prefect_import_seconds"] = time.time() - started
     _wrap(run_command, "execute", "execute_enter", None, marks)
     _wrap(run_command, "prepare", None, "prepare_end", marks)
-    _wrap(flow_module, "prepare_run", "flow_body_start", "flow_prepare_end", marks)
-    _wrap(flow_module, "load_problems", None, "flow_problems_loaded", marks)
-    server = prefect_server.SubprocessASGIServer
-    _wrap(server, "start", "prefect_server_start", "prefect_server_ready", marks)
+    _wrap(api, "start_ephemeral_api", "prefect_start", None, marks)
 
 
 def child_main(argv: Sequence[str]) -> int:
@@ -426,21 +421,10 @@ def resume_figures(level: str, marks: dict[str, float]) -> dict[str, float]:
     """Turn one child's marks into the reported spans (seconds)."""
     load = _span(marks, "model_load_start", "model_load_end")
     total = marks["first_token"]
-    # `leap run`/`resume` load the model while Prefect's API server boots in its own
-    # process; only the part of the load that did not overlap that boot delays the first
-    # token, so only that part is taken out.
-    overlap = 0.0
-    if "prefect_server_start" in marks and "prefect_server_ready" in marks:
-        overlap = max(
-            0.0,
-            min(marks["model_load_end"], marks["prefect_server_ready"])
-            - max(marks["model_load_start"], marks["prefect_server_start"]),
-        )
     out = {
         "to_first_token": total,
         "model_load": load,
-        "model_load_overlapped": overlap,
-        "to_first_token_without_model_load": total - (load - overlap),
+        "to_first_token_without_model_load": total - load,
         "interpreter_start": marks["child_start"],
         "torch_import": marks.get("torch_import_seconds", float("nan")),
         "prefill_to_first_token": _span(marks, "first_generate", "first_token"),
@@ -450,17 +434,11 @@ def resume_figures(level: str, marks: dict[str, float]) -> dict[str, float]:
         out["progress_listing"] = _span(marks, "library_start", "progress_listed")
         out["rebuild_group"] = _span(marks, "progress_listed", "group_rebuilt")
     else:
-        prefect_import = marks.get("prefect_import_seconds", float("nan"))
-        server = _span(marks, "prefect_server_start", "prefect_server_ready")
-        # The flow starts once both the model and the API server are ready.
-        ready = max(marks["model_load_end"], marks.get("prefect_server_ready", 0.0))
         out.update(
             cli_checks=_span(marks, "execute_enter", "prepare_end"),
-            prefect_import=prefect_import,
-            prefect_server_start=server,
-            flow_start_to_first_generate=marks["first_generate"] - ready,
-            flow_library_calls=_span(marks, "flow_body_start", "flow_problems_loaded"),
             after_model_load_to_first_token=_span(marks, "model_load_end", "first_token"),
+            # Prefect starts right after the head start, in parallel with its prefill.
+            prefect_start_to_first_token=_span(marks, "prefect_start", "first_token"),
         )
     return out
 

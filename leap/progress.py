@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from leap.records import RoundRecord
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -42,3 +44,13 @@ def emit(event: ProgressEvent) -> None:
         listeners = list(_listeners)
     for listener in listeners:
         listener(event)
+
+
+def report_rounds(problem_id: str) -> Callable[[RoundRecord], None]:
+    """A round listener for `solve_problem` that emits this problem's progress events."""
+
+    def on_round(record: RoundRecord) -> None:
+        active = sum(not row.finished for row in record.paths)
+        emit(ProgressEvent(problem_id, record.round, active, finished=False))
+
+    return on_round

@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from leap import head_start
+from leap.benchmarks.problem import Problem
 from leap.engines.factory import shared_engine
 from leap.progress import ProgressEvent, subscribe
 from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
@@ -20,7 +22,7 @@ from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
 console = Console()
 
 
-def prepare(spec: RunSpec) -> tuple[RunSpec, int]:
+def prepare(spec: RunSpec) -> tuple[RunSpec, list[Problem], RunStore]:
     """Fix the run id, check the store and the spec, load the problems; no generation."""
     if spec.run_id is None:
         spec = spec.model_copy(update={"run_id": new_run_id(spec)})
@@ -28,7 +30,7 @@ def prepare(spec: RunSpec) -> tuple[RunSpec, int]:
     run = RunStore.open(spec.store, spec.run_id)
     run.store.check()
     run.create_or_check(spec)
-    return spec, len(problems)
+    return spec, problems, run
 
 
 def execute(spec: RunSpec) -> int:
@@ -36,19 +38,9 @@ def execute(spec: RunSpec) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API's 20 s default is too short on a loaded 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    spec, total = prepare(spec)
-    console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {_store_url(spec)}")
-    # Start-up, overlapped: Prefect's API server boots in its own process while this one
-    # loads the model (a model that cannot load is reported here, before the flow).
-    from flows.api import start_ephemeral_api
-
-    api = start_ephemeral_api()
-    shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
-    from flows.benchmark import run_benchmark
-
-    if api is not None:
-        api.join()
-
+    spec, problems, run = prepare(spec)
+    total = len(problems)
+    console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {run.store.url}")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -72,7 +64,7 @@ def execute(spec: RunSpec) -> int:
 
         unsubscribe = subscribe(show)
         try:
-            state = run_benchmark(spec)
+            state = _start_and_run(spec, problems, run)
         finally:
             unsubscribe()
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
@@ -83,8 +75,24 @@ def execute(spec: RunSpec) -> int:
     return 0
 
 
-def _store_url(spec: RunSpec) -> str:
-    return RunStore.open(spec.store, spec.run_id or "").store.url
+def _start_and_run(spec: RunSpec, problems: list[Problem], run: RunStore):
+    """Load the engine, give the first problems a head start, then run the flow.
+
+    A model that cannot load is reported here, before Prefect starts. While Prefect is
+    imported and its temporary API server boots (in its own process), the first problems
+    are already being solved (see `leap.head_start`); their tasks take over when the flow
+    reaches them.
+    """
+    engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
+    head_start.start(engine, spec, problems, run, spec.concurrency)
+    from flows.api import start_ephemeral_api
+
+    api = start_ephemeral_api()
+    from flows.benchmark import run_benchmark
+
+    if api is not None:
+        api.join()
+    return run_benchmark(spec)
 
 
 def _print_summary(summary: dict) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from leap import head_start
 from leap.benchmarks.problem import Problem
 from leap.engines.factory import shared_engine
 from leap.errors import ObjectExistsError, StoreError
-from leap.progress import ProgressEvent, emit
-from leap.records import RoundRecord
+from leap.progress import ProgressEvent, emit, report_rounds
 from leap.runs import RunSpec, RunStore
 from leap.solver import solve_problem
 
@@ -28,13 +28,12 @@ def _transient(task, task_run, state) -> bool:
     cache_policy=NO_CACHE,
 )
 def solve(spec: RunSpec, run_id: str, problem: Problem) -> dict:
-    engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
-    run = RunStore.open(spec.store, run_id)
-
-    def on_round(record: RoundRecord) -> None:
-        active = sum(not row.finished for row in record.paths)
-        emit(ProgressEvent(problem.id, record.round, active, finished=False))
-
-    final = solve_problem(engine, spec, problem, run, on_round=on_round)
+    started = head_start.take(run_id, problem.id)
+    if started is not None:
+        final = started.result()  # its error, if any, fails this try; a retry starts afresh
+    else:
+        engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
+        run = RunStore.open(spec.store, run_id)
+        final = solve_problem(engine, spec, problem, run, on_round=report_rounds(problem.id))
     emit(ProgressEvent(problem.id, -1, 0, finished=True))
     return {"problem_id": problem.id, "paths": len(final.answers)}

@@ -85,6 +85,30 @@ def test_running_a_finished_run_again_recomputes_nothing(reference):
     assert after == before
 
 
+def test_leap_run_gives_the_first_problem_a_head_start_with_the_same_results(reference, tmp_path):
+    """`leap run` solves the first problem on a thread while Prefect starts; the flow's task
+    takes that over, and the run stores and scores exactly what the plain flow does."""
+    from leap.run_command import execute
+
+    store, spec = reference
+    solved_on: dict[str, str] = {}
+
+    def note(event) -> None:
+        solved_on.setdefault(event.problem_id, threading.current_thread().name)
+
+    unsubscribe = subscribe(note)
+    try:
+        assert execute(spec.model_copy(update={"store": str(tmp_path)})) == 0
+    finally:
+        unsubscribe()
+    first, second = (problem.id for problem in load_run_problems(spec))
+    assert solved_on[first] == f"head-start-{first}"
+    assert not solved_on[second].startswith("head-start")
+    assert scores(str(tmp_path), spec.run_id) == scores(store, spec.run_id)
+    # The same round objects, each once: the head start and the task never both solved it.
+    assert round_keys(str(tmp_path), spec.run_id) == round_keys(store, spec.run_id)
+
+
 def test_same_run_id_with_another_spec_is_refused(reference):
     store, spec = reference
     changed = spec.model_copy(update={"leap": spec.leap.model_copy(update={"top_k": 0})})
