@@ -13,6 +13,13 @@ import torch
 
 from leap.engines.base import SamplingParams
 
+# How many of the most likely tokens are ranked first. The nucleus (top-p) almost always
+# lies within them; a row whose shortlist holds less than its top-p mass is ranked in full.
+_SHORTLIST = 256
+# Float sums over different orders differ in the last bits: a shortlist whose mass is this
+# close to top-p is not trusted to contain the nucleus.
+_MASS_MARGIN = 1e-4
+
 
 def sample_next(
     logits: torch.Tensor,
@@ -27,31 +34,59 @@ def sample_next(
             chosen[row] = int(torch.argmax(logits[row]))
     sampled_rows = [row for row, token in enumerate(chosen) if token is None]
     if sampled_rows:
-        probs = _filtered_probs(logits[sampled_rows], [params[r] for r in sampled_rows])
-        for i, row in enumerate(sampled_rows):
-            chosen[row] = int(torch.multinomial(probs[i], 1, generator=generators[row]))
+        candidates = survivors(logits[sampled_rows], [params[r] for r in sampled_rows])
+        for row, (token_ids, probs) in zip(sampled_rows, candidates, strict=True):
+            pick = int(torch.multinomial(probs, 1, generator=generators[row]))
+            chosen[row] = int(token_ids[pick])
     return [int(token) for token in chosen]  # type: ignore[arg-type]
 
 
-def _filtered_probs(logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
-    """Probabilities after temperature, top-k, top-p and min-p, computed for all rows at once."""
+def survivors(
+    logits: torch.Tensor, params: Sequence[SamplingParams]
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per row: the tokens left after temperature, top-k, top-p and min-p, most likely first,
+    and their probabilities renormalised to sum to 1.
+
+    Ranking the whole vocabulary (a sort of ~50K entries per row per step) cost more than
+    the rest of a decode step's sampling together, so rows are first ranked over a
+    shortlist of the most likely tokens; only a row whose shortlist may not hold its whole
+    nucleus (a flat distribution, top-p of 1) is sorted in full.
+    """
     temperature = torch.tensor([p.temperature for p in params]).unsqueeze(1)
-    logits = logits / temperature
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    sorted_probs = torch.softmax(sorted_logits, dim=-1)
-    drop = torch.zeros_like(sorted_probs, dtype=torch.bool)
-    vocab = logits.shape[-1]
+    probs = torch.softmax(logits / temperature, dim=-1)
+    vocab = probs.shape[-1]
+    top_probs, top_ids = torch.topk(probs, min(_SHORTLIST, vocab), dim=-1)
+    mass = top_probs.sum(dim=-1)
+    full = [
+        row
+        for row, p in enumerate(params)
+        if p.top_p >= 1.0 or float(mass[row]) < p.top_p + _MASS_MARGIN
+    ]
+    ranked: dict[int, tuple[torch.Tensor, torch.Tensor]] = {
+        row: (top_ids[row], top_probs[row]) for row in range(len(params)) if row not in full
+    }
+    if full:
+        sorted_probs, order = torch.sort(probs[full], dim=-1, descending=True)
+        for i, row in enumerate(full):
+            ranked[row] = (order[i], sorted_probs[i])
+    out = []
     for row, p in enumerate(params):
-        if 0 < p.top_k < vocab:
-            drop[row, p.top_k :] = True
-    top_p = torch.tensor([p.top_p for p in params]).unsqueeze(1)
-    # Keep the smallest prefix whose mass reaches top_p: a token is dropped when the mass
-    # of the tokens strictly before it already reaches top_p.
-    mass_before = torch.cumsum(sorted_probs, dim=-1) - sorted_probs
-    drop |= mass_before >= top_p
-    min_p = torch.tensor([p.min_p for p in params]).unsqueeze(1)
-    drop |= sorted_probs < min_p * sorted_probs[:, :1]
-    drop[:, 0] = False  # the most likely token always survives
-    sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-    probs = torch.zeros_like(sorted_probs).scatter_(-1, order, sorted_probs)
-    return probs / probs.sum(dim=-1, keepdim=True)
+        token_ids, ranked_probs = ranked[row]
+        keep = _kept(ranked_probs, p)
+        kept = ranked_probs[:keep]
+        out.append((token_ids[:keep], kept / kept.sum()))
+    return out
+
+
+def _kept(ranked: torch.Tensor, p: SamplingParams) -> int:
+    """How many of the ranked probabilities (descending) survive; every filter keeps a prefix."""
+    keep = ranked.shape[0]
+    if 0 < p.top_k < keep:
+        keep = p.top_k
+    # The smallest prefix whose mass reaches top_p: a token is dropped when the mass of
+    # the tokens strictly before it already reaches top_p.
+    mass_before = torch.cumsum(ranked, dim=0) - ranked
+    keep = min(keep, int((mass_before < p.top_p).sum()))
+    if p.min_p > 0:
+        keep = min(keep, int((ranked >= p.min_p * ranked[0]).sum()))
+    return max(keep, 1)  # the most likely token always survives

@@ -201,9 +201,15 @@ class VllmEngine(TokenizerText):
 
 def _sampling_params(request: GenerationRequest):
     from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
 
     s = request.sampling
     return SamplingParams(
+        # Only finished requests come back from a step, and only those with stop strings
+        # are detokenized as they grow: the client side of a 32-sequence batch otherwise
+        # rebuilds every request's output at every step, on the cores vLLM computes on.
+        output_kind=RequestOutputKind.FINAL_ONLY,
+        detokenize=bool(request.stop),
         temperature=s.temperature,
         top_p=s.top_p if s.temperature > 0 else 1.0,
         top_k=s.top_k,
