@@ -26,13 +26,15 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from baseline import independent_requests
 from common import cpu_model
 
 from leap.benchmarks.smoke import generate_smoke
@@ -80,13 +82,7 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=solve, args=(i,)) for i in range(len(problems))]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
+    wall = run_threads(solve, len(problems))
     if errors:
         raise errors[0]
     generated = sum(len(result.token_ids) for _, result in recording.calls)
@@ -97,7 +93,14 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
         and all(row.reasoning_tokens > 0 for r in recs for row in r.paths)
         for final, recs in zip(finals, records, strict=True)
     )
+    per_key: dict[str, int] = {}
+    for request, result in recording.calls:
+        per_key[request.cache_key] = per_key.get(request.cache_key, 0) + len(result.token_ids)
     return {
+        "tokens_per_path": [
+            [per_key.get(f"{tag}/{i}/path-{p}", 0) for p in range(config.n_paths)]
+            for i in range(len(problems))
+        ],
         "problems": len(problems),
         "wall_seconds": round(wall, 2),
         "generated_tokens": generated,
@@ -113,6 +116,61 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
         ),
         "peak_batch": getattr(engine, "peak_batch", None),
     }
+
+
+def run_threads(target: Callable[[int], None], count: int) -> float:
+    """Run target(0) ... target(count - 1) in threads at once; the wall seconds they took."""
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def independent_concurrently(
+    engine, problems, config: LeapConfig, budgets: list[list[int]], tag: str
+) -> dict:
+    """Plain sampling of the same problems at once: one call per problem, each path
+    generating exactly the tokens it generated under LeaP (EOS ignored)."""
+    empty_cache(engine)
+    generated = [0] * len(problems)
+
+    def solve(i: int) -> None:
+        requests = independent_requests(engine, problems[i], config, budgets[i], f"{tag}/{i}")
+        generated[i] = sum(len(r.token_ids) for r in engine.generate(requests))
+
+    wall = run_threads(solve, len(problems))
+    return {"wall_seconds": round(wall, 2), "generated_tokens": sum(generated)}
+
+
+def overhead(engine, problems, config: LeapConfig, k: int, repeats: int) -> dict:
+    """LeaP against independent sampling at equal tokens, K problems at once, in pairs whose
+    order flips every repeat (a noisy machine then hits both alike). The first LeaP run
+    fixes each path's token count; the baseline generates exactly that many."""
+    chosen = problems[:k]
+    budgets: list[list[int]] | None = None
+    pairs = []
+    for repeat in range(repeats):
+        if budgets is None or repeat % 2 == 0:
+            leap = solve_concurrently(engine, chosen, config, ignore_eos=True, tag=f"o{repeat}")
+            budgets = budgets or leap["tokens_per_path"]
+            plain = independent_concurrently(engine, chosen, config, budgets, f"i{repeat}")
+        else:
+            plain = independent_concurrently(engine, chosen, config, budgets, f"i{repeat}")
+            leap = solve_concurrently(engine, chosen, config, ignore_eos=True, tag=f"o{repeat}")
+        pairs.append(
+            {
+                "leap_seconds": leap["wall_seconds"],
+                "independent_seconds": plain["wall_seconds"],
+                "leap_tokens": leap["generated_tokens"],
+                "independent_tokens": plain["generated_tokens"],
+                "ratio": round(leap["wall_seconds"] / plain["wall_seconds"], 3),
+            }
+        )
+        print(json.dumps({"overhead_k": k, "repeat": repeat, **pairs[-1]}), flush=True)
+    return {"k": k, "pairs": pairs, "median_ratio": statistics.median(p["ratio"] for p in pairs)}
 
 
 def machine() -> dict:
@@ -141,6 +199,12 @@ def main() -> None:
     parser.add_argument("--tokens-per-round", type=int, default=96)
     parser.add_argument("--max-tokens", type=int, default=288)
     parser.add_argument("--block-size", type=int, default=32, help="vLLM KV block (CPU: x32)")
+    parser.add_argument(
+        "--overhead-ks",
+        default="",
+        help="also time LeaP against independent sampling at equal tokens for these K (e.g. 1,8)",
+    )
+    parser.add_argument("--overhead-repeats", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--compare", type=Path, help="JSON of the other engine, shown beside")
     args = parser.parse_args()
@@ -155,7 +219,8 @@ def main() -> None:
         seed=0,
     )
     ks = [int(k) for k in args.ks.split(",")]
-    problems = generate_smoke(seed=0, count=max(ks))
+    overhead_ks = [int(k) for k in args.overhead_ks.split(",") if k]
+    problems = generate_smoke(seed=0, count=max(ks + overhead_ks))
     options = EngineOptions(block_size=args.block_size if args.engine == "vllm" else None)
     started = time.perf_counter()
     engine = create_engine(args.engine, args.model, args.dtype, options)
@@ -178,6 +243,11 @@ def main() -> None:
         base = figures["scaling"][0]["tokens_per_second"]
         for row in figures["scaling"]:
             row["speedup_over_first"] = round(row["tokens_per_second"] / base, 2)
+    if args.overhead_ks:
+        figures["overhead"] = [
+            overhead(engine, problems, config, int(k), args.overhead_repeats)
+            for k in args.overhead_ks.split(",")
+        ]
     figures["comparison"] = solve_concurrently(
         engine, problems[:1], config, ignore_eos=False, tag="cmp"
     )

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from baseline import independent_requests
 from common import cpu_model, load_average, median
 from rich.console import Console
 from rich.table import Table
@@ -338,19 +339,9 @@ def run_independent(
     try:
         for problem in problems:
             problem_started = time.perf_counter()
-            text = prompts.task_text(problem, mention_peers=False)
-            prompt = meter.chat_prompt([{"role": "user", "content": text}])
-            requests = [
-                GenerationRequest(
-                    prompt_ids=prompt,
-                    max_new_tokens=budget,
-                    seed=derive_seed(config.seed, problem.id, path, 0, "independent"),
-                    sampling=config.sampling.params(),
-                    cache_key=f"independent-{repeat}/{problem.id}/path-{path}",
-                    ignore_eos=True,
-                )
-                for path, budget in enumerate(budgets[problem.id])
-            ]
+            key = f"independent-{repeat}/{problem.id}"
+            requests = independent_requests(meter, problem, config, budgets[problem.id], key)
+            prompt = requests[0].prompt_ids
             if masked_slot:
                 # cache = prompt + one spare token; the real call masks the spare slot out
                 meter.generate(

@@ -8,8 +8,14 @@ The flow itself is imported lazily: `leap` the library never imports Prefect.
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -64,15 +70,61 @@ def execute(spec: RunSpec) -> int:
 
         unsubscribe = subscribe(show)
         try:
-            state = _start_and_run(spec, problems, run)
+            with _stop_on_sigterm():
+                state = _start_and_run(spec, problems, run)
+        except (Exception, SystemExit):
+            raise
+        except BaseException:  # Ctrl-C, SIGTERM, or Prefect's termination signal
+            stopped = True
+        else:
+            stopped = False
         finally:
             unsubscribe()
+    if stopped:
+        _exit_now(spec)
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if state.is_failed() or not isinstance(summary, dict):
         console.print(f"[bold red]run {spec.run_id} did not complete:[/] {state.message}")
         return 1
     _print_summary(summary)
     return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived before Prefect installed its own handler."""
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM into an exception in the main thread (Prefect does the same in a flow)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Terminated()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_now(spec: RunSpec) -> None:
+    """End the process at once: solve threads would otherwise finish their problem first.
+
+    Every stored round is complete (objects are written atomically), so only the rounds
+    in flight are lost, as after a crash.
+    """
+    command = escape(f"leap resume {spec.run_id} --store {spec.store}")
+    console.print(
+        f"run {spec.run_id} stopped; its stored rounds are kept: continue it with `{command}`",
+        soft_wrap=True,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _start_and_run(spec: RunSpec, problems: list[Problem], run: RunStore):

@@ -109,6 +109,26 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
     assert scores(store, "killed") == scores(store, "whole")
 
 
+def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file):
+    """SIGTERM (a scheduler, `kill`) ends `leap run` mid-problem instead of after it."""
+    store = tmp_path / "runs"
+    process = start(run_args(store, "stopped", config_file))
+    problem = store / "stopped" / "problems" / "smoke-1"
+    deadline = time.monotonic() + 600
+    while not (problem / "round-000.parquet").exists():
+        assert process.poll() is None, output(process)[-4000:]
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    # Without the prompt exit, the solve thread would first finish the problem's last two
+    # rounds and store its final answers.
+    assert process.wait(timeout=120) != 0
+    assert not (problem / "final.parquet").exists()
+    assert "leap resume stopped" in output(process)
+    finish(start(run_args(store, "stopped", config_file)))
+    assert (problem / "final.parquet").exists()
+
+
 def test_artifacts_are_readable_through_a_real_prefect_server(
     tmp_path, config_file, prefect_server
 ):
