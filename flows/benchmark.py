@@ -11,6 +11,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.exceptions import TerminationSignal
 from prefect.futures import as_completed
 from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
@@ -21,6 +22,7 @@ from leap.benchmarks.problem import Problem
 from leap.errors import LeapError
 from leap.runs import RunSpec, RunStore, new_run_id, parse_spec
 from leap.shards import check_shards, shard_device, shard_items, shard_label
+from leap.stop import request_stop
 from tasks.dashboard import SHARD_TAG, previous_summary, run_tags, tag_this_flow_run
 from tasks.gpu import gpu_slot
 from tasks.problems import load_problems
@@ -117,7 +119,13 @@ def _solve_all(spec: RunSpec, problems: list[Problem]) -> list[str]:
             problem = waiting.pop()
             task = solve.with_options(task_run_name=f"problem-{problem.id}")
             running[task.submit(spec, spec.run_id, problem)] = problem.id
-        future = next(as_completed(list(running)))
+        try:
+            future = next(as_completed(list(running)))
+        except (KeyboardInterrupt, TerminationSignal):
+            # Only this thread hears the signal; the solve threads stop at their next step,
+            # so the flow run ends now rather than when their problems are done.
+            request_stop()
+            raise
         problem_id = running.pop(future)
         if future.state.is_failed():
             failed.append(problem_id)

@@ -24,6 +24,7 @@ from leap.benchmarks.problem import Problem
 from leap.engines.factory import shared_engine
 from leap.progress import ProgressEvent, subscribe
 from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
+from leap.stop import request_stop
 
 console = Console()
 
@@ -75,6 +76,7 @@ def execute(spec: RunSpec) -> int:
         except (Exception, SystemExit):
             raise
         except BaseException:  # Ctrl-C, SIGTERM, or Prefect's termination signal
+            request_stop()
             stopped = True
         else:
             stopped = False
@@ -112,7 +114,8 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 
 def _exit_now(spec: RunSpec) -> None:
-    """End the process at once: solve threads would otherwise finish their problem first.
+    """End the process now. The engines stop their threads at the next step (`leap.stop`);
+    exiting here also covers a thread blocked elsewhere (an HTTP call to a server).
 
     Every stored round is complete (objects are written atomically), so only the rounds
     in flight are lost, as after a crash.

@@ -29,6 +29,7 @@ from leap.engines.sampling import sample_next
 from leap.engines.tokenizer import TokenizerText
 from leap.errors import LeapError
 from leap.models import DEFAULT_MODEL, resolve_model
+from leap.stop import check_stop
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -186,6 +187,7 @@ class TransformersEngine(TokenizerText):
         start = 0
         longest = max(len(t) for t in tails)
         while start < longest:
+            check_stop()
             chunk = [t[start : start + self._prefill_chunk] for t in tails]
             hidden = self._forward(batch, chunk)
             for row, piece in enumerate(chunk):
@@ -231,6 +233,7 @@ class TransformersEngine(TokenizerText):
             for r in requests
         ]
         while True:
+            check_stop()
             live = [row for row, reason in enumerate(reasons) if reason is None]
             if not live:
                 break

@@ -26,6 +26,7 @@ from leap.engines.options import EngineOptions
 from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
 from leap.models import DEFAULT_MODEL, leap_home, resolve_model
+from leap.stop import check_stop
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -86,7 +87,8 @@ class VllmEngine(TokenizerText):
                     job.done.set()
             self._cond.notify_all()
         for job in jobs:
-            job.done.wait()
+            while not job.done.wait(timeout=0.2):
+                check_stop()  # the requests stay queued in vLLM; the process is ending
         failed = next((job.error for job in jobs if job.error), None)
         if failed:
             raise LeapError(failed)
