@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 
@@ -30,3 +31,19 @@ def start_ephemeral_api() -> threading.Thread | None:
     thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
     thread.start()
     return thread
+
+
+def stop_ephemeral_api() -> None:
+    """Stop the temporary API server this process started, if any.
+
+    Prefect stops it at interpreter exit; an immediate exit (`os._exit`, after Ctrl-C or
+    SIGTERM) skips that, and the server process would outlive the run.
+    """
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is None:
+        return  # Prefect's server was never imported here, so none was started
+    for server in list(server_module.SubprocessASGIServer._instances.values()):
+        try:
+            server.stop()
+        except Exception:  # noqa: BLE001 - exiting anyway; nothing more to do for it
+            pass

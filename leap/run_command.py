@@ -125,6 +125,9 @@ def _exit_now(spec: RunSpec) -> None:
         f"run {spec.run_id} stopped; its stored rounds are kept: continue it with `{command}`",
         soft_wrap=True,
     )
+    from flows.api import stop_ephemeral_api
+
+    stop_ephemeral_api()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(130)

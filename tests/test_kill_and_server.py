@@ -109,6 +109,21 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
     assert scores(store, "killed") == scores(store, "whole")
 
 
+def session_members(session: int) -> list[str]:
+    """Command lines of the live processes in this session (Linux /proc)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError):
+            continue  # the process ended while we looked
+        # after the command name: state, ppid, pgrp, session, ...
+        if fields[0] != "Z" and int(fields[3]) == session:
+            members.append(cmdline.decode(errors="replace"))
+    return members
+
+
 def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file):
     """SIGTERM (a scheduler, `kill`) ends `leap run` mid-problem instead of after it."""
     store = tmp_path / "runs"
@@ -127,6 +142,11 @@ def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file):
     assert process.wait(timeout=120) != 0
     assert not (problem / "final.parquet").exists()
     assert "leap resume stopped" in output(process)
+    # Prefect's temporary API server (a child in the run's session) is stopped too.
+    left = session_members(process.pid)
+    if left:
+        os.killpg(process.pid, signal.SIGKILL)  # do not leak it into later tests
+    assert left == []
     finish(start(run_args(store, "stopped", config_file)))
     assert (problem / "final.parquet").exists()
 
