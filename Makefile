@@ -51,14 +51,14 @@ $(VLLM_STAMP): pyproject.toml
 
 # The main venv converts the default model (GGUF -> folder) once; the lane loads the folder.
 test-vllm: setup setup-vllm
-	LEAP_HOME=$(LANE_HOME) $(BIN)/python -c "from leap.models import default_model_folder as f; f()"
+	LEAP_HOME=$(LANE_HOME) $(BIN)/python -c "from leap.engines.models import default_model_folder as f; f()"
 	LEAP_HOME=$(LANE_HOME) $(VLLM_BIN)/pytest tests_vllm -p no:cacheprovider
 
 bench: setup
 	$(BIN)/python bench/overhead.py
 
 bench-vllm: setup setup-vllm
-	LEAP_HOME=$(LANE_HOME) $(BIN)/python -c "from leap.models import default_model_folder as f; f()"
+	LEAP_HOME=$(LANE_HOME) $(BIN)/python -c "from leap.engines.models import default_model_folder as f; f()"
 	LEAP_HOME=$(LANE_HOME) $(VLLM_BIN)/python bench/concurrency.py --json .cache/bench-vllm.json
 	LEAP_HOME=$(LANE_HOME) $(BIN)/python bench/concurrency.py --engine transformers --no-scaling \
 		--json .cache/bench-transformers.json --compare .cache/bench-vllm.json

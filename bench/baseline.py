@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from leap import prompts
+from leap.algorithm import prompts
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.seeds import derive_seed
 from leap.benchmarks import Problem
-from leap.config import LeapConfig
 from leap.engines.base import Engine, GenerationRequest
-from leap.seeds import derive_seed
 
 
 def independent_requests(

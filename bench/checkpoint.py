@@ -4,7 +4,7 @@ Two measurements:
 
 1. write: the time `RunStore.save_round` takes for real rounds, as a share of the round's
    own compute time (`RoundRecord.wall_seconds`). The rounds come from peer groups run with
-   the CPU preset (`leap.cli.CPU_PRESET`) on a few smoke problems; each record is then
+   the CPU preset (`leap.console.settings.CPU_PRESET`) on a few smoke problems; each record is then
    written again and again under fresh keys, alternately into a local folder and into a
    bucket of a moto S3 server on 127.0.0.1 (a child process, like a real endpoint).
    Serialising to Parquet is timed on its own too, so the I/O part can be read off.
@@ -17,7 +17,7 @@ Two measurements:
    (b) the real command, `leap resume RUN_ID --store DIR`, with Prefect's ephemeral API.
    A small hook in the child process notes the times (model load, first generate call,
    first sampled token, and for (b) the CLI's checks and when Prefect's start-up begins:
-   since the head start, `leap.head_start`, the first token no longer waits for Prefect);
+   since the head start, `leap.runs.head_start`, the first token no longer waits for Prefect);
    the parent then ends the child's whole process group. Every repeat starts from a fresh
    copy of the stored run, so all of them resume the same state.
 
@@ -115,7 +115,7 @@ def _wrap(owner: Any, name: str, before: str | None, after: str | None, marks: M
 def install_hooks(marks: Marks, level: str) -> None:
     """Hook the engine (load, first generate, first sampled token) and, for the CLI, Prefect."""
     started = time.time()
-    import leap.engines.transformers_engine as te
+    import leap.engines.transformers.engine as te
 
     marks.note("torch_imported")
     marks.values["torch_import_seconds"] = time.time() - started
@@ -143,7 +143,7 @@ def install_hooks(marks: Marks, level: str) -> None:
         return
     # Prefect is not imported here: `leap resume` imports it only after the head start.
     import flows.api as api
-    import leap.run_command as run_command
+    import leap.console.run as run_command
 
     _wrap(run_command, "execute", "execute_enter", None, marks)
     _wrap(run_command, "prepare", None, "prepare_end", marks)
@@ -159,7 +159,7 @@ def child_main(argv: Sequence[str]) -> int:
     install_hooks(marks, level)
     marks.note("hooks_ready")
     if level == "cli":
-        from leap.cli import main
+        from leap.console.cli import main
 
         sys.argv = ["leap", "resume", RUN_ID, "--store", store]
         main()
@@ -167,8 +167,8 @@ def child_main(argv: Sequence[str]) -> int:
         marks.save()
         return 0
 
-    from leap.engines.transformers_engine import TransformersEngine
-    from leap.peers import PeerGroup
+    from leap.algorithm.peers import PeerGroup
+    from leap.engines.transformers.engine import TransformersEngine
     from leap.runs import RunStore, load_run_problems
 
     marks.note("library_imported")
@@ -218,7 +218,7 @@ class WriteSample:
 
 def produce_rounds(engine: Any, config: Any, problems: Sequence[Any]) -> list[Any]:
     """Real rounds: each problem solved by a peer group, every round kept."""
-    from leap.peers import PeerGroup
+    from leap.algorithm.peers import PeerGroup
 
     records: list[Any] = []
     for problem in problems:
@@ -236,8 +236,8 @@ def measure_writes(
     records: Sequence[Any], local_root: Path, s3_store: Any, repeats: int, prefix: str
 ) -> list[WriteSample]:
     """Write every record `repeats` times into both stores, alternating which goes first."""
-    from leap.checkpoint import round_to_parquet
     from leap.runs import RunStore
+    from leap.runs.parquet import round_to_parquet
     from leap.store import open_store
 
     local_store = open_store(str(local_root))
@@ -269,9 +269,9 @@ def measure_writes(
 
 
 def write_benchmark(args: argparse.Namespace, engine: Any, work: Path) -> dict[str, Any]:
+    from leap.algorithm.config import LeapConfig
     from leap.benchmarks import load_benchmark
-    from leap.cli import CPU_PRESET
-    from leap.config import LeapConfig
+    from leap.console.settings import CPU_PRESET
     from leap.store import open_store
     from tests.s3server import MotoS3
 
@@ -336,9 +336,9 @@ def arithmetic_problems(count: int) -> list[dict[str, str]]:
 
 def build_resume_run(engine: Any, count: int, root: Path) -> tuple[Path, dict[str, Any]]:
     """A run of `count` problems, each with 1 or 2 stored rounds and no final answers."""
+    from leap.algorithm.config import LeapConfig
+    from leap.algorithm.peers import PeerGroup
     from leap.benchmarks import load_benchmark
-    from leap.config import LeapConfig
-    from leap.peers import PeerGroup
     from leap.runs import RunSpec, RunStore
 
     data = root / "problems.json"
@@ -453,8 +453,8 @@ def warm_resume(engine: Any, store: Path) -> dict[str, float]:
     The engine's caches are dropped first, so the stored context is prefilled as in a
     fresh process; the generate call is stopped right after its first sampled token.
     """
-    import leap.engines.transformers_engine as te
-    from leap.peers import PeerGroup
+    import leap.engines.transformers.engine as te
+    from leap.algorithm.peers import PeerGroup
     from leap.runs import RunStore, load_run_problems
 
     engine.close()
@@ -675,7 +675,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet = wait_for_quiet(args.wait_quiet, args.quiet_load)
     print(f"load average {quiet['load']} after waiting {quiet['waited_seconds']} s")
 
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.transformers.engine import TransformersEngine
 
     started = time.perf_counter()
     engine = TransformersEngine()

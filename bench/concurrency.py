@@ -37,13 +37,13 @@ from pathlib import Path
 from baseline import independent_requests
 from common import cpu_model
 
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.smoke import generate_smoke
-from leap.config import LeapConfig
 from leap.engines.base import Engine, GenerationRequest, GenerationResult
 from leap.engines.factory import create_engine
 from leap.engines.options import EngineOptions
 from leap.engines.recording import Recording, continuation_reuse
-from leap.peers import PeerGroup
 
 
 class IgnoreEos:

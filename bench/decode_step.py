@@ -4,9 +4,9 @@ Two ways to run one batched decode step on the default model, side by side at ea
 context length:
 - `default`: eager attention, transformers' `DynamicCache` (appends with `torch.cat`), a
   2-D padding mask;
-- `engine`: SDPA attention, `leap.engines.kv_cache.RaggedCache` (each row writes in place
-  at its own end) and the engine's 4-D boolean mask (SDPA's packed grouped-query path for
-  one query token).
+- `engine`: SDPA attention, `leap.engines.transformers.kv_cache.RaggedCache` (each row
+  writes in place at its own end) and the engine's 4-D boolean mask (SDPA's packed
+  grouped-query path for one query token).
 
     .venv/bin/python bench/decode_step.py --threads 2 --lengths 256 1024 2048 4096
 
@@ -24,8 +24,8 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, DynamicCache
 
-from leap.engines.kv_cache import RaggedCache, attention_mask
-from leap.models import DEFAULT_MODEL, resolve_model
+from leap.engines.models import DEFAULT_MODEL, resolve_model
+from leap.engines.transformers.kv_cache import RaggedCache, attention_mask
 
 
 def load(attention: str, dtype: torch.dtype):

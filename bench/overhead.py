@@ -44,14 +44,14 @@ from common import cpu_model, load_average, median
 from rich.console import Console
 from rich.table import Table
 
-from leap import prompts
+from leap.algorithm import prompts
+from leap.algorithm.config import LeapConfig, Sampling
+from leap.algorithm.peers import PeerGroup
+from leap.algorithm.records import RoundRecord
+from leap.algorithm.seeds import derive_seed
 from leap.benchmarks import Problem, load_benchmark
-from leap.config import LeapConfig, Sampling
 from leap.engines.base import GenerationRequest, GenerationResult
-from leap.engines.transformers_engine import TransformersEngine
-from leap.peers import PeerGroup
-from leap.records import RoundRecord
-from leap.seeds import derive_seed
+from leap.engines.transformers.engine import TransformersEngine
 
 console = Console(width=None if sys.stdout.isatty() else 110)
 

@@ -18,7 +18,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.transformers.engine import TransformersEngine
 
     print(f"load average before: {os.getloadavg()}")
     for dtype in ("bfloat16", "float32"):

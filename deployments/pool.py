@@ -10,7 +10,7 @@ from prefect.exceptions import ObjectNotFound
 
 from deployments.server import server_client
 from leap.errors import LeapError
-from leap.gpu import gpu_host, gpu_limit_name
+from leap.runs.gpu import gpu_host, gpu_limit_name
 
 POOL_TYPE = "process"
 

@@ -21,7 +21,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from leap.benchmarks.problem import Problem
 from leap.errors import LeapError
 from leap.runs import RunSpec, RunStore, new_run_id, parse_spec
-from leap.shards import check_shards, shard_device, shard_items, shard_label
+from leap.runs.shards import check_shards, shard_device, shard_items, shard_label
 from leap.stop import request_stop
 from tasks.dashboard import SHARD_TAG, previous_summary, run_tags, tag_this_flow_run
 from tasks.gpu import gpu_slot

@@ -16,8 +16,8 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from leap.errors import LeapError
-from leap.matrix import load_matrix, matrix_cells
 from leap.report.format import percent
+from leap.runs.matrix import load_matrix, matrix_cells
 from tasks.matrix import run_cell
 
 

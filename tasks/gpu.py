@@ -12,7 +12,7 @@ from prefect.concurrency.sync import concurrency
 
 from leap.engines.factory import close_engines
 from leap.errors import LeapError
-from leap.gpu import gpu_limit_names, visible_devices
+from leap.runs.gpu import gpu_limit_names, visible_devices
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 
-from leap.matrix import MatrixCell
 from leap.runs import RunStore
+from leap.runs.matrix import MatrixCell
 from tasks.dashboard import run_tags
 
 

@@ -8,8 +8,8 @@ from prefect.cache_policies import NO_CACHE
 
 from leap.benchmarks.problem import Problem
 from leap.report import write_markdown_summary
-from leap.results import build_results
 from leap.runs import RunSpec, RunStore
+from leap.runs.results import build_results
 
 
 @task(name="score-and-report", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)

@@ -10,7 +10,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from leap.runs import RunSpec
-from leap.shards import shard_label
+from leap.runs.shards import shard_label
 
 
 @task(name="start-shard", cache_policy=NO_CACHE)

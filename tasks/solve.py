@@ -5,13 +5,12 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from leap import head_start
 from leap.benchmarks.problem import Problem
 from leap.engines.factory import shared_engine
 from leap.errors import ObjectExistsError, StoreError
-from leap.progress import ProgressEvent, emit, report_rounds
-from leap.runs import RunSpec, RunStore
-from leap.solver import solve_problem
+from leap.runs import RunSpec, RunStore, head_start
+from leap.runs.progress import ProgressEvent, emit, report_rounds
+from leap.runs.solve import solve_problem
 
 
 def _transient(task, task_run, state) -> bool:

@@ -24,7 +24,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 @pytest.fixture(scope="session")
 def engine():
     """The default model in float32: exact enough that a resumed path matches bit for bit."""
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.transformers.engine import TransformersEngine
 
     eng = TransformersEngine(dtype="float32")
     yield eng
@@ -33,7 +33,7 @@ def engine():
 
 @pytest.fixture(scope="session")
 def model_folder() -> Path:
-    from leap.models import default_model_folder
+    from leap.engines.models import default_model_folder
 
     return default_model_folder()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leap.config import LeapConfig
+from leap.algorithm.config import LeapConfig
 from leap.runs import RunSpec
 
 # Two smoke problems, two paths, two rounds: seconds per problem on the CPU model.

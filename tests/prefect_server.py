@@ -79,7 +79,7 @@ class PrefectServer:
     def leap(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
         """`leap ARGS` against this server, to completion."""
         return subprocess.run(
-            [sys.executable, "-m", "leap.cli", *args],
+            [sys.executable, "-m", "leap.console.cli", *args],
             cwd=ROOT,
             env=self.env(**extra),
             capture_output=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from leap.benchmarks import CHOICE_LETTERS, LoadOptions, load_benchmark
-from leap.scoring import score_text
+from leap.scoring.answers import score_text
 
 DATA = Path(__file__).parent / "data" / "benchmarks"
 

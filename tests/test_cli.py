@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEAP = [sys.executable, "-m", "leap.cli"]
+LEAP = [sys.executable, "-m", "leap.console.cli"]
 
 
 def leap(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leap.config import LeapConfig, load_config, parse_config
+from leap.algorithm.config import LeapConfig, load_config, parse_config
 from leap.errors import LeapError
 
 
@@ -61,3 +61,25 @@ def test_schedule():
     assert not any(LeapConfig(method="independent").communicates_after(r) for r in range(3))
     single = LeapConfig(method="single", tokens_per_round=100, communicate_at=(250,))
     assert [single.communicates_after(r) for r in range(4)] == [False, False, True, False]
+
+
+def test_run_spec_file_loads_a_whole_spec(tmp_path):
+    from leap.console.settings import load_spec_file
+    from leap.errors import LeapError
+
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "benchmark: smoke\nlimit: 2\nstore: /tmp/elsewhere\nconcurrency: 2\n"
+        "leap: {n_paths: 2, tokens_per_round: 64, router: hybrid}\n"
+    )
+    spec = load_spec_file(path, run_id="from-flag")
+    assert (spec.run_id, spec.limit, spec.store, spec.concurrency) == (
+        "from-flag",
+        2,
+        "/tmp/elsewhere",
+        2,
+    )
+    assert (spec.leap.n_paths, spec.leap.tokens_per_round, spec.leap.router) == (2, 64, "hybrid")
+    path.write_text("benchmark: smoke\nleap: {n_pathz: 2}\n")
+    with pytest.raises(LeapError, match=r"run\.yaml: invalid leap\.n_pathz"):
+        load_spec_file(path)

@@ -23,7 +23,7 @@ import yaml
 from helpers import TINY_LEAP, comparable
 from prefect_server import ROOT, PrefectServer, log_text, stop
 
-from leap.gpu import gpu_host, gpu_limit_name
+from leap.runs.gpu import gpu_host, gpu_limit_name
 
 pytestmark = pytest.mark.slow
 PREFECT_FILE = ROOT / "deployments" / "prefect.yaml"
@@ -85,7 +85,7 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory) -> Deployed:
             [
                 sys.executable,
                 "-m",
-                "leap.cli",
+                "leap.console.cli",
                 "worker",
                 "--pool",
                 "gpu",

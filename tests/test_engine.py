@@ -145,14 +145,14 @@ def test_stop_token_ends_generation(engine, prompt):
 
 
 def test_unknown_model_folder_is_a_clear_error(tmp_path):
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.transformers.engine import TransformersEngine
 
     with pytest.raises(LeapError, match="does not exist"):
         TransformersEngine(str(tmp_path / "missing"))
 
 
 def test_corrupt_model_folder_is_a_clear_error(tmp_path, model_folder):
-    from leap.engines.transformers_engine import TransformersEngine
+    from leap.engines.transformers.engine import TransformersEngine
 
     broken = tmp_path / "broken"
     broken.mkdir()

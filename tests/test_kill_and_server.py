@@ -34,7 +34,7 @@ def run_args(store: Path, run_id: str, config: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "leap.cli",
+        "leap.console.cli",
         "run",
         "--benchmark",
         "smoke",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from leap.engines.kv_cache import RaggedCache, attention_mask
+from leap.engines.transformers.kv_cache import RaggedCache, attention_mask
 
 
 def write(cache: RaggedCache, starts: list[int], states: torch.Tensor):

@@ -9,10 +9,10 @@ import yaml
 from helpers import TINY_LEAP
 
 from leap.errors import LeapError
-from leap.gpu import gpu_limit_names
-from leap.matrix import load_matrix, matrix_cells
 from leap.runs import RunSpec
-from leap.shards import check_shards, shard_items
+from leap.runs.gpu import gpu_limit_names
+from leap.runs.matrix import load_matrix, matrix_cells
+from leap.runs.shards import check_shards, shard_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""Tests for leap.metrics: Pass@k, Pass@1, majority voting, Cons@N, token totals."""
+"""Tests for leap.scoring.metrics: Pass@k, Pass@1, majority voting, Cons@N, token totals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from fractions import Fraction
 
 import pytest
 
-from leap.metrics import (
+from leap.scoring.answers import answers_equivalent
+from leap.scoring.metrics import (
     TokenTotals,
     cons_at_n,
     cons_correct,
@@ -16,7 +17,6 @@ from leap.metrics import (
     pass_at_1,
     pass_at_k,
 )
-from leap.scoring import answers_equivalent
 
 
 def brute_force_pass_at_k(paths: list[bool], k: int) -> Fraction:

@@ -201,7 +201,8 @@ def test_core_imports_without_vllm():
 
     assert importlib.util.find_spec("vllm") is None  # the main venv never has vLLM
     code = (
-        "import leap.cli, leap.peers, leap.engines.factory as f, leap.engines.openai_engine\n"
+        "import leap.console.cli, leap.algorithm.peers, leap.engines.factory as f\n"
+        "import leap.engines.openai_engine\n"
         "from leap.errors import LeapError\n"
         "try:\n"
         "    f.create_engine('vllm', 'smollm2-135m')\n"

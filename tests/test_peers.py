@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from leap import prompts
+from leap.algorithm import prompts
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.peers import PeerGroup, own_text
+from leap.algorithm.records import PathAnswer, Segment
 from leap.benchmarks import Problem
-from leap.config import LeapConfig
-from leap.peers import PeerGroup, own_text
-from leap.records import PathAnswer, Segment
-from leap.scoring import score_text
+from leap.scoring.answers import score_text
 
 PROBLEM = Problem(id="p-17", question="What is 17 + 25?", answer="42")
 

@@ -18,9 +18,9 @@ import pytest
 from helpers import comparable, tiny_spec
 
 from leap.errors import LeapError
-from leap.progress import subscribe
 from leap.runs import RunStore, load_run_problems
-from leap.solver import solve_problem
+from leap.runs.progress import subscribe
+from leap.runs.solve import solve_problem
 from leap.store import open_store
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
@@ -88,7 +88,7 @@ def test_running_a_finished_run_again_recomputes_nothing(reference):
 def test_leap_run_gives_the_first_problem_a_head_start_with_the_same_results(reference, tmp_path):
     """`leap run` solves the first problem on a thread while Prefect starts; the flow's task
     takes that over, and the run stores and scores exactly what the plain flow does."""
-    from leap.run_command import execute
+    from leap.console.run import execute
 
     store, spec = reference
     solved_on: dict[str, str] = {}
@@ -218,9 +218,9 @@ def test_two_workers_on_one_problem_store_each_round_once(reference, tmp_path, e
 
 RACER = """
 import json, logging, pathlib, sys, time
-from leap.engines.transformers_engine import TransformersEngine
+from leap.engines.transformers.engine import TransformersEngine
 from leap.runs import RunStore, load_run_problems, parse_spec
-from leap.solver import solve_problem
+from leap.runs.solve import solve_problem
 
 spec = parse_spec(json.loads(sys.argv[1]))
 go = pathlib.Path(sys.argv[2])
@@ -271,7 +271,7 @@ def test_two_processes_on_one_problem_store_each_round_once(reference, tmp_path)
 
 
 def test_status_and_report_read_the_store_alone(reference, capsys):
-    from leap.run_command import print_status, rebuild_report
+    from leap.console.run import print_status, rebuild_report
 
     store, spec = reference
     run = RunStore.open(store, spec.run_id)
@@ -289,7 +289,7 @@ def test_status_and_report_read_the_store_alone(reference, capsys):
 
 
 def test_status_shows_a_problem_in_progress(reference, tmp_path, capsys):
-    from leap.run_command import print_status
+    from leap.console.run import print_status
 
     store, spec = reference
     copy = open_store(str(tmp_path))

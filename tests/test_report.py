@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from leap.metrics import majority_answer
 from leap.report import agreement_curve, render_report, write_markdown_summary
+from leap.scoring.metrics import majority_answer
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "area", "base", "source"}
 HOSTILE = '</table></td><script>alert("x")</script><img src=x onerror=alert(1)> & "q"'
@@ -160,7 +160,7 @@ def test_per_problem_table_counts_correct_paths_and_majority():
 
 
 def test_majority_follows_metrics_tie_rule():
-    # Tie between "5" and "9": the group that appeared first wins, as in leap.metrics.
+    # Tie between "5" and "9": the group that appeared first wins, as in leap.scoring.metrics.
     answers = [None, "9", "5", "5", "9"]
     expected = majority_answer(answers, lambda a, b: a == b)
     assert expected == "9"

@@ -1,10 +1,10 @@
-"""Tests for leap.routing: similarity metrics and the four routers."""
+"""Tests for leap.algorithm.routing: similarity metrics and the four routers."""
 
 from __future__ import annotations
 
 import pytest
 
-from leap.routing import DEFAULT_SIMILARITY, Route, route, similarity_matrix
+from leap.algorithm.routing import DEFAULT_SIMILARITY, Route, route, similarity_matrix
 
 # (a, b, levenshtein similarity, indel similarity), all worked out by hand:
 PAIRS = [

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from leap.engines.base import SamplingParams
-from leap.engines.sampling import _SHORTLIST, sample_next, survivors
+from leap.engines.transformers.sampling import _SHORTLIST, sample_next, survivors
 
 
 def full_ranking(logits: torch.Tensor, p: SamplingParams) -> tuple[list[int], torch.Tensor]:

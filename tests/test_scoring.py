@@ -1,4 +1,4 @@
-"""Tests for leap.scoring: box extraction, choice letters, math-verify checks."""
+"""Tests for leap.scoring.answers: box extraction, choice letters, math-verify checks."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import leap.scoring as scoring
+import leap.scoring.answers as scoring
 from leap.benchmarks.problem import Problem
 from leap.errors import LeapError
-from leap.scoring import (
+from leap.scoring.answers import (
     Scored,
     answers_equivalent,
     extract_choice,

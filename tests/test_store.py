@@ -11,7 +11,7 @@ import pytest
 from leap.errors import ObjectExistsError, StoreError
 from leap.store import LocalStore, ObjectStore, S3Store, open_store
 
-# Fixtures s3_server and s3_bucket (a later tests/conftest.py may register them globally).
+# The s3_server and s3_bucket fixtures come from tests/conftest.py.
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +29,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     return open_store(bucket.url("team/runs"), s3_options=bucket.options)
 
 
-def test_backend_type_matches_url(store: ObjectStore) -> None:
-    assert isinstance(store, LocalStore | S3Store)
+def test_backend_type_matches_url(store: ObjectStore, request: pytest.FixtureRequest) -> None:
+    expected = LocalStore if request.node.callspec.params["store"] == "local" else S3Store
+    assert type(store) is expected
     assert isinstance(store, ObjectStore)
     store.check()
 

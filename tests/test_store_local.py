@@ -102,3 +102,17 @@ def test_move_aside_on_disk(tmp_path: Path) -> None:
     new_key = store.move_aside("p/round-001.parquet", "bad footer")
     assert not (tmp_path / "p/round-001.parquet").exists()
     assert (tmp_path / new_key).read_bytes() == b"junk"
+
+
+def test_status_reads_a_damaged_round_without_moving_it(tmp_path: Path) -> None:
+    from leap.runs import RunStore
+
+    run = RunStore(open_store(str(tmp_path)), "r1")
+    damaged = tmp_path / "r1" / "problems" / "p1" / "round-000.parquet"
+    damaged.parent.mkdir(parents=True)
+    damaged.write_bytes(b"not parquet")
+    [row] = run.progress()
+    assert (row.problem_id, row.rounds, row.final) == ("p1", 0, False)
+    assert damaged.read_bytes() == b"not parquet"  # status never changes the store
+    assert run.load_rounds("p1") == []  # a solver sets it aside to recompute it
+    assert not damaged.exists()

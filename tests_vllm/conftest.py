@@ -30,7 +30,7 @@ LANE_OPTIONS = EngineOptions(block_size=BLOCK, max_model_len=4096)
 
 @pytest.fixture(scope="session")
 def model_folder() -> Path:
-    from leap.models import leap_home
+    from leap.engines.models import leap_home
 
     folder = leap_home() / "models" / "SmolLM2-135M-Instruct"
     if not (folder / "config.json").is_file():

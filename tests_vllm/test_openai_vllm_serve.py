@@ -13,13 +13,13 @@ import httpx
 import pytest
 from lane import BLOCK
 
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.problem import Problem
-from leap.config import LeapConfig
 from leap.engines.base import GenerationRequest, SamplingParams
 from leap.engines.options import EngineOptions
 from leap.engines.recording import Recording, continuation_reuse
 from leap.errors import LeapError
-from leap.peers import PeerGroup
 
 GREEDY = SamplingParams(temperature=0.0)
 

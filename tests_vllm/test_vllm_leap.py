@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.problem import Problem
-from leap.config import LeapConfig
 from leap.engines.recording import Recording, continuation_reuse
-from leap.peers import PeerGroup
 from leap.runs import RunSpec, RunStore
-from leap.solver import solve_problem
+from leap.runs.solve import solve_problem
 
 QUESTION = (
     "A farmer has three fields. The first field yields 240 kilograms of wheat, the second "

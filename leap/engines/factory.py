@@ -41,7 +41,7 @@ def create_engine(
     """A new engine of `kind`; the vLLM and OpenAI modules are imported only when asked for."""
     options = options or EngineOptions()
     if kind == "transformers":
-        from leap.engines.transformers_engine import TransformersEngine
+        from leap.engines.transformers.engine import TransformersEngine
 
         return TransformersEngine(model, dtype=dtype)
     if kind == "vllm":

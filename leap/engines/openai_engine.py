@@ -25,17 +25,13 @@ from typing import Any
 import httpx
 
 from leap.engines.base import GenerationRequest, GenerationResult
+from leap.engines.models import DEFAULT_MODEL, resolve_model
 from leap.engines.options import EngineOptions
 from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
-from leap.models import DEFAULT_MODEL, resolve_model
 
 BASE_URL_VARIABLES = ("LEAP_OPENAI_BASE_URL", "OPENAI_BASE_URL")
 API_KEY_VARIABLES = ("LEAP_OPENAI_API_KEY", "OPENAI_API_KEY")
-
-
-class _Retryable(Exception):
-    """A failure worth another try: the server may come back."""
 
 
 def server_base_url(options: EngineOptions) -> str:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leap.engines.base import GenerationRequest, GenerationResult
+from leap.engines.models import DEFAULT_MODEL, leap_home, resolve_model
 from leap.engines.options import EngineOptions
 from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
-from leap.models import DEFAULT_MODEL, leap_home, resolve_model
 from leap.stop import check_stop
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")

@@ -4,8 +4,8 @@ Score rows (one per problem x path) and agreement rows (one per problem x round,
 every path's answer at that point) are gathered into `ProblemResult`s, in the order the
 problems first appear. Answers are grouped into votes with an `Equivalence`; the default,
 `same_text`, compares answers as text with runs of whitespace collapsed. Pass e.g.
-``lambda a, b: answers_equivalent(a, b, kind)`` from `leap.scoring` to vote the way Cons@N
-is scored. Voting follows `leap.metrics.majority_answer`: the largest group wins, a tie
+``lambda a, b: answers_equivalent(a, b, kind)`` from `leap.scoring.answers` to vote the way Cons@N
+is scored. Voting follows `leap.scoring.metrics.majority_answer`: the largest group wins, a tie
 goes to the group seen first, and a None answer never votes. The few helpers that read
 the run summary itself (Pass@k values, the number of paths) live here too.
 """

@@ -17,24 +17,19 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from leap.algorithm.records import FinalRecord, RoundRecord
 from leap.benchmarks.problem import Problem
-from leap.metrics import TokenTotals, cons_at_n, mean_pass_at_k, pass_at_1
-from leap.records import FinalRecord, RoundRecord
-from leap.report import render_report, write_markdown_summary
+from leap.report import render_report
 from leap.runs import RunSpec, RunStore
-from leap.scoring import answers_equivalent, last_boxed, score_text
+from leap.scoring.answers import answers_equivalent, last_boxed, score_text
+from leap.scoring.metrics import TokenTotals, cons_at_n, mean_pass_at_k, pass_at_1
 
 
 @dataclass
 class RunResults:
     scores: list[dict[str, Any]]
     summary: dict[str, Any]
-    agreement: list[dict[str, Any]]
     locations: dict[str, str]
-
-    @property
-    def markdown(self) -> str:
-        return write_markdown_summary(self.summary)
 
 
 def score_problem(
@@ -180,7 +175,7 @@ def build_results(spec: RunSpec, run: RunStore, problems: Sequence[Problem]) -> 
         summary, scores, agreement, equivalent=lambda a, b: answers_equivalent(a, b, kind)
     )
     locations["report"] = run.write_result("report.html", html.encode())
-    return RunResults(scores, summary, agreement, locations)
+    return RunResults(scores, summary, locations)
 
 
 def scores_to_parquet(scores: Sequence[dict[str, Any]]) -> bytes:

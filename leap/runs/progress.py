@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from leap.records import RoundRecord
+from leap.algorithm.records import RoundRecord
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leap import head_start
 from leap.benchmarks.problem import Problem
 from leap.engines.factory import shared_engine
-from leap.progress import ProgressEvent, subscribe
-from leap.runs import RunSpec, RunStore, load_run_problems, new_run_id
+from leap.runs import RunSpec, RunStore, head_start, load_run_problems, new_run_id
+from leap.runs.progress import ProgressEvent, subscribe
 from leap.stop import request_stop
 
 console = Console()
@@ -138,7 +137,7 @@ def _start_and_run(spec: RunSpec, problems: list[Problem], run: RunStore):
 
     A model that cannot load is reported here, before Prefect starts. While Prefect is
     imported and its temporary API server boots (in its own process), the first problems
-    are already being solved (see `leap.head_start`); their tasks take over when the flow
+    are already being solved (see `leap.runs.head_start`); their tasks take over when the flow
     reaches them.
     """
     engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
@@ -195,7 +194,7 @@ def print_status(store: str, run_id: str) -> None:
 
 
 def rebuild_report(store: str, run_id: str) -> None:
-    from leap.results import build_results
+    from leap.runs.results import build_results
 
     run = RunStore.open(store, run_id)
     spec = run.read_spec()

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from leap.algorithm.routing import Router, Similarity
 from leap.engines.base import SamplingParams
-from leap.errors import LeapError
-from leap.routing import Router, Similarity
+from leap.errors import LeapError, describe_validation_error, load_yaml_mapping
 
 Method = Literal["leap", "leap-t", "independent", "single"]
 
@@ -92,29 +91,4 @@ def parse_config(data: dict[str, Any], source: str = "config") -> LeapConfig:
 
 def load_config(path: str | Path) -> LeapConfig:
     """Read a LeapConfig from a YAML file."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise LeapError(f"cannot read config file {path}: {exc.strerror}.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise LeapError(f"config file {path} is not valid YAML{where}: fix its syntax.") from None
-    if not isinstance(data, dict):
-        raise LeapError(f"config file {path} must hold a mapping of settings, not a list or text.")
-    return parse_config(data, source=str(path))
-
-
-def describe_validation_error(exc: ValidationError, source: str) -> str:
-    """The first problem pydantic found, as one sentence naming the field."""
-    error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or "config"
-    message = error["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    value = error.get("input")
-    shown = "" if isinstance(value, dict) or field == "config" else f" (got {value!r})"
-    more = len(exc.errors()) - 1
-    tail = f"; {more} more problem(s) after this one" if more else ""
-    return f"{source}: invalid {field}{shown}: {message}{tail}."
+    return parse_config(load_yaml_mapping(path, "config file"), source=str(path))

@@ -10,94 +10,27 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from leap.benchmarks.problem import Problem
-from leap.checkpoint import (
+from leap.algorithm.records import FinalRecord, RoundRecord
+from leap.errors import LeapError, ObjectExistsError
+from leap.runs.parquet import (
     CorruptObject,
     final_from_parquet,
     final_to_parquet,
     round_from_parquet,
     round_to_parquet,
 )
-from leap.config import LeapConfig, describe_validation_error
-from leap.engines.options import EngineOptions
-from leap.errors import LeapError, ObjectExistsError
-from leap.records import FinalRecord, RoundRecord
+from leap.runs.spec import RunSpec, changed_fields, parse_spec
 from leap.store import ObjectStore, open_store
 
 log = logging.getLogger("leap")
-EngineName = Literal["transformers", "vllm", "openai"]
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ROUND_KEY = re.compile(r"round-(\d{3,})\.parquet$")
-# Where and how fast a run goes: a run may resume with other values of these.
-_NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
-
-
-class RunSpec(BaseModel):
-    """Everything that decides what a run computes, plus where and how fast it runs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    run_id: str | None = None
-    benchmark: str = "smoke"
-    limit: int | None = Field(None, gt=0, description="only the first N problems")
-    data: str | None = Field(None, description="local copy of a public benchmark")
-    columns: dict[str, str] = Field(
-        default_factory=dict, description="question/answer/id/choices column names for file:"
-    )
-    skip_invalid: bool = False
-    leap: LeapConfig = LeapConfig()
-    model: str = "smollm2-135m"
-    engine: EngineName = "transformers"
-    engine_options: EngineOptions = Field(
-        default_factory=EngineOptions, description="vLLM/server settings: where and how fast"
-    )
-    dtype: str = "auto"
-    store: str = "./runs"
-    concurrency: int = Field(1, ge=1, description="problems solved at once")
-
-    def content_hash(self) -> str:
-        """Hash of the fields that change what is computed (not where or how fast)."""
-        decisive = self.model_dump(mode="json", exclude=_NOT_DECISIVE)
-        text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-    def display_name(self) -> str:
-        """The flow-run name: `aime24-leap-dispersed-k4-T4096`."""
-        c = self.leap
-        if c.method == "independent":
-            return f"{self.benchmark_slug()}-independent-N{c.n_paths}"
-        return f"{self.benchmark_slug()}-{c.method}-{c.router}-k{c.top_k}-T{c.tokens_per_round}"
-
-    def benchmark_slug(self) -> str:
-        name = self.benchmark.removeprefix("file:").rsplit("/", 1)[-1]
-        return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or "custom"
-
-
-def parse_spec(data: dict[str, Any], source: str = "run spec") -> RunSpec:
-    try:
-        spec = RunSpec.model_validate(data)
-    except ValidationError as exc:
-        raise LeapError(describe_validation_error(exc, source)) from None
-    if spec.run_id is not None and not _RUN_ID.match(spec.run_id):
-        raise LeapError(
-            f"run id {spec.run_id!r} is not usable: use letters, digits, '.', '_' and '-' only."
-        )
-    return spec
-
-
-def new_run_id(spec: RunSpec) -> str:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    return f"{spec.display_name()}-{stamp}"
 
 
 @dataclass(frozen=True)
@@ -136,9 +69,6 @@ class RunStore:
 
     # -- the spec -----------------------------------------------------------------------
 
-    def exists(self) -> bool:
-        return self.store.exists(self._key("run.json"))
-
     def create_or_check(self, spec: RunSpec) -> None:
         """Write run.json, or refuse when the run id already holds a different spec."""
         document = {
@@ -156,7 +86,7 @@ class RunStore:
         stored = self.read_document()
         if stored.get("spec_hash") != spec.content_hash():
             theirs = parse_spec(stored.get("spec", {}), source=f"run {self.run_id}")
-            changed = _changed_fields(theirs, spec)
+            changed = changed_fields(theirs, spec)
             raise LeapError(
                 f"run {self.run_id} already exists with a different spec ({changed}): "
                 f"resume it with `leap resume {self.run_id}` or choose a new --run-id."
@@ -182,11 +112,12 @@ class RunStore:
 
     # -- rounds -------------------------------------------------------------------------
 
-    def load_rounds(self, problem_id: str) -> list[RoundRecord]:
-        """The problem's complete rounds, in order.
+    def load_rounds(self, problem_id: str, set_aside: bool = True) -> list[RoundRecord]:
+        """The problem's complete rounds, in order, up to the first one that cannot be used.
 
-        A round that fails to parse is reported by name and set aside together with every
-        later round (they were computed from it), so it is recomputed.
+        A round that fails to parse is reported by name and (with `set_aside`) moved aside
+        together with every later round (they were computed from it), so it is recomputed.
+        Readers that must not change the store (`leap status`) pass `set_aside=False`.
         """
         keys = self.store.list(self._key("problems", problem_id) + "/")
         numbered = sorted((int(m.group(1)), key) for key in keys if (m := _ROUND_KEY.search(key)))
@@ -201,7 +132,8 @@ class RunStore:
                     continue
                 except CorruptObject as exc:
                     problem = str(exc)
-            self._set_aside([k for _, k in numbered[position:]], problem)
+            if set_aside:
+                self._set_aside([k for _, k in numbered[position:]], problem)
             break
         return records
 
@@ -260,7 +192,7 @@ class RunStore:
                 problems.setdefault(parts[2], []).append(parts[3])
         out = []
         for problem_id in sorted(problems, key=_natural):
-            records = self.load_rounds(problem_id)
+            records = self.load_rounds(problem_id, set_aside=False)
             finished = {row.path for r in records for row in r.paths if row.finished}
             paths = len(records[0].paths) if records else 0
             out.append(
@@ -279,16 +211,6 @@ def _natural(text: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
 
 
-def _changed_fields(old: RunSpec, new: RunSpec) -> str:
-    a = old.model_dump(mode="json", exclude=_NOT_DECISIVE)
-    b = new.model_dump(mode="json", exclude=_NOT_DECISIVE)
-    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-    if "leap" in changed:
-        inner = [k for k in sorted(a["leap"]) if a["leap"].get(k) != b["leap"].get(k)]
-        changed = [c for c in changed if c != "leap"] + [f"leap.{k}" for k in inner]
-    return "changed: " + ", ".join(changed) if changed else "spec differs"
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -299,30 +221,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return out
-
-
-def load_run_problems(spec: RunSpec) -> list[Problem]:
-    """The problems a run solves, in benchmark order."""
-    from leap.benchmarks import LoadOptions, load_benchmark_with_report
-
-    columns = dict(spec.columns)
-    unknown = set(columns) - {"question", "answer", "id", "choices"}
-    if unknown:
-        raise LeapError(
-            f"unknown column mapping {', '.join(sorted(unknown))}: "
-            "map only question, answer, id and choices."
-        )
-    options = LoadOptions(
-        question_field=columns.get("question"),
-        answer_field=columns.get("answer"),
-        id_field=columns.get("id"),
-        choices_field=columns.get("choices"),
-        skip_invalid=spec.skip_invalid,
-        seed=spec.leap.seed,
-        local_path=spec.data,
-        limit=spec.limit,
-    )
-    loaded = load_benchmark_with_report(spec.benchmark, options)
-    if not loaded.problems:
-        raise LeapError(f"benchmark {spec.benchmark!r} has no problems to solve.")
-    return loaded.problems

@@ -3,7 +3,7 @@
 The engine keeps ONE live batch: a KV cache whose rows are the sequences of the last call
 (one row per `cache_key`). A LeaP round continues the same paths, so the next call finds
 every path's earlier context in the cache and only feeds what was appended since (the
-injected tokens). Rows grow independently (see `leap.engines.kv_cache`): each keeps its
+injected tokens). Rows grow independently (see `leap.engines.transformers.kv_cache`): each keeps its
 real tokens contiguous, position ids continue each row's own count, and a row computes
 exactly what it would compute alone.
 
@@ -24,11 +24,11 @@ from dataclasses import dataclass
 import torch
 
 from leap.engines.base import GenerationRequest, GenerationResult
-from leap.engines.kv_cache import RaggedCache, attention_mask
-from leap.engines.sampling import sample_next
+from leap.engines.models import DEFAULT_MODEL, resolve_model
 from leap.engines.tokenizer import TokenizerText
+from leap.engines.transformers.kv_cache import RaggedCache, attention_mask
+from leap.engines.transformers.sampling import sample_next
 from leap.errors import LeapError
-from leap.models import DEFAULT_MODEL, resolve_model
 from leap.stop import check_stop
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -283,7 +283,7 @@ def _load(folder: str, dtype: torch.dtype, device: torch.device):
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
-        # SDPA with the engine's own boolean 4-D masks (see leap.engines.kv_cache).
+        # SDPA with the engine's own boolean 4-D masks (see leap.engines.transformers.kv_cache).
         model = AutoModelForCausalLM.from_pretrained(
             folder, dtype=dtype, attn_implementation="sdpa"
         )

@@ -9,11 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.records import FinalRecord, RoundRecord
 from leap.benchmarks.problem import CHOICE_LETTERS, Problem
-from leap.config import LeapConfig
 from leap.engines.options import EngineOptions
 from leap.errors import LeapError
-from leap.records import FinalRecord, RoundRecord
 
 
 def make_problem(question: str, answer: str | None, choices: Sequence[str]) -> Problem:
@@ -50,8 +50,8 @@ def run_solve(
     engine: str = "transformers",
     engine_options: EngineOptions | None = None,
 ) -> FinalRecord:
+    from leap.algorithm.peers import PeerGroup
     from leap.engines.factory import create_engine
-    from leap.peers import PeerGroup
 
     problem = make_problem(question, answer, choices)
     console = Console()
@@ -109,7 +109,7 @@ def _print_answers(
     records: Sequence[RoundRecord],
     has_gold: bool,
 ) -> None:
-    from leap.scoring import score_text
+    from leap.scoring.answers import score_text
 
     table = Table(title=f"LeaP answers ({len(final.answers)} paths)")
     for column in (

@@ -16,12 +16,12 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
+from leap.algorithm.records import FinalRecord
 from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
-from leap.progress import report_rounds
-from leap.records import FinalRecord
 from leap.runs import RunSpec, RunStore
-from leap.solver import solve_problem
+from leap.runs.progress import report_rounds
+from leap.runs.solve import solve_problem
 
 _started: dict[tuple[str, str], Future[FinalRecord]] = {}
 _lock = threading.Lock()

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from leap.records import FinalRecord, PathAnswer, PathRound, RoundRecord, Segment
+from leap.algorithm.records import FinalRecord, PathAnswer, PathRound, RoundRecord, Segment
 
 SCHEMA_VERSION = 1
 

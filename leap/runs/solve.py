@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from leap.algorithm.peers import PeerGroup
+from leap.algorithm.records import FinalRecord, RoundRecord
 from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
 from leap.errors import LeapError, ObjectExistsError
-from leap.peers import PeerGroup
-from leap.records import FinalRecord, RoundRecord
 from leap.runs import RunSpec, RunStore
 
 log = logging.getLogger("leap")

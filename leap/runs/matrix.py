@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from leap.config import Method, describe_validation_error
-from leap.errors import LeapError
-from leap.runs import EngineName, RunSpec, parse_spec
+from leap.algorithm.config import Method
+from leap.defaults import DEFAULT_STORE
+from leap.errors import LeapError, describe_validation_error, load_yaml_mapping
+from leap.runs.spec import EngineName, RunSpec, parse_spec
 
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
@@ -48,7 +48,7 @@ class Matrix(_Strict):
     methods: list[Method] = Field(min_length=1)
     models: list[str] = Field(min_length=1)
     configs: dict[str, dict[str, Any]] = Field(min_length=1)
-    store: str = "./runs"
+    store: str = DEFAULT_STORE
     engine: EngineName = "transformers"
     dtype: str = "auto"
     concurrency: int = Field(1, ge=1)
@@ -70,17 +70,7 @@ class MatrixCell:
 
 def load_matrix(path: str | Path) -> Matrix:
     """Read and check a matrix file; LeapError names the first mistake."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise LeapError(f"cannot read matrix file {path}: {exc.strerror}.") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise LeapError(f"matrix file {path} is not valid YAML{where}: fix its syntax.") from None
-    if not isinstance(data, dict):
-        raise LeapError(f"matrix file {path} must hold a mapping (benchmarks, methods, ...).")
+    data = load_yaml_mapping(path, "matrix file")
     try:
         matrix = Matrix.model_validate(data)
     except ValidationError as exc:

@@ -15,21 +15,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from leap import prompts
-from leap.benchmarks.problem import Problem
-from leap.config import LeapConfig
-from leap.engines.base import Engine, GenerationRequest, GenerationResult
-from leap.records import (
+from leap.algorithm import prompts
+from leap.algorithm.config import LeapConfig
+from leap.algorithm.records import (
     OWN_KINDS,
     FinalRecord,
-    FinishReason,
     PathAnswer,
+    PathFinish,
     PathRound,
     RoundRecord,
     Segment,
 )
-from leap.routing import route
-from leap.seeds import derive_seed
+from leap.algorithm.routing import route
+from leap.algorithm.seeds import derive_seed
+from leap.benchmarks.problem import Problem
+from leap.engines.base import Engine, GenerationRequest, GenerationResult
 
 
 @dataclass
@@ -37,7 +37,7 @@ class _Path:
     index: int
     tokens: list[int]
     finished: bool = False
-    finish_reason: FinishReason | None = None
+    finish_reason: PathFinish | None = None
     reasoning_tokens: int = 0
     summary_tokens: int = 0
     injected_tokens: int = 0
@@ -296,7 +296,7 @@ class PeerGroup:
                 return ids[:count], ids[count:]
         return ids, []
 
-    def _finish(self, path: _Path, reason: FinishReason) -> None:
+    def _finish(self, path: _Path, reason: PathFinish) -> None:
         path.finished, path.finish_reason = True, reason
 
     def _count_prompt(self, row: PathRound, result: GenerationResult) -> None:

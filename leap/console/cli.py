@@ -15,6 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from leap.console.settings import leap_settings, load_spec_file, parse_columns, parse_engine_options
+from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
 from leap.errors import LeapError
 
 app = typer.Typer(
@@ -25,62 +27,29 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-# Options shared by the commands that solve problems; None means "not given".
+# Options shared by the commands that solve problems, declared once; None means "not given".
 ConfigFile = typer.Option(None, "--config", "-c", help="YAML file of LeaP settings.")
+ModelOption = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Model folder or hub name.")
+DtypeOption = typer.Option("auto", help="auto (fastest the CPU supports), bfloat16, float32.")
+EngineKind = typer.Option("transformers", help="transformers, vllm or openai.")
+MethodOption = typer.Option(None, help="leap, leap-t, independent or single.")
+PathsOption = typer.Option(None, "--n", help="Parallel paths N.")
+RoundOption = typer.Option(None, "--T", help="Reasoning tokens per round.")
+TopKOption = typer.Option(None, "--k", help="Peer summaries per path.")
+RouterOption = typer.Option(None, help="dispersed, clustered, hybrid or random.")
+SimilarityOption = typer.Option(None, help="levenshtein or indel.")
+MaxTokensOption = typer.Option(None, help="Reasoning budget per path.")
+SummaryOption = typer.Option(None, help="Summary budget.")
+AnswerOption = typer.Option(None, help="Final answer budget.")
+TemperatureOption = typer.Option(None, help="Sampling temperature.")
+TopPOption = typer.Option(None, help="Nucleus sampling mass.")
+SeedOption = typer.Option(None, help="Run seed.")
 EngineOption = typer.Option(
     None,
     "--engine-option",
     help="KEY=VALUE setting of the vllm/openai engine, e.g. base_url=http://127.0.0.1:8000/v1 "
     "or tensor_parallel_size=2 (repeat it; see docs/engines.md).",
 )
-
-
-def config_overrides(**values: Any) -> dict[str, Any]:
-    """The CLI options the user actually gave, under their config names."""
-    out: dict[str, Any] = {}
-    sampling = {k: values.pop(k) for k in ("temperature", "top_p") if k in values}
-    for key, value in values.items():
-        if value is not None:
-            out[key] = value
-    sampling = {k: v for k, v in sampling.items() if v is not None}
-    if sampling:
-        out["sampling"] = sampling
-    return out
-
-
-def build_config(config_file: Path | None, overrides: dict[str, Any]):
-    from leap.config import load_config, parse_config
-
-    base: dict[str, Any] = {}
-    source = "options"
-    if config_file is not None:
-        base = load_config(config_file).model_dump(exclude_defaults=True)
-        source = f"{config_file} with options"
-    if "sampling" in overrides and "sampling" in base:
-        overrides["sampling"] = {**base["sampling"], **overrides["sampling"]}
-    return parse_config({**base, **overrides}, source=source)
-
-
-# Sizes the default CPU model finishes in seconds per problem; used when the user gives
-# no config file and no budget of their own.
-CPU_PRESET = {
-    "n_paths": 4,
-    "tokens_per_round": 96,
-    "max_tokens": 288,
-    "summary_max_tokens": 48,
-    "answer_max_tokens": 24,
-    "top_k": 2,
-}
-
-
-def leap_settings(config_file: Path | None, model: str, **options: Any):
-    """LeapConfig from an optional YAML file, the given options, and the CPU preset."""
-    from leap.models import DEFAULT_MODEL
-
-    overrides = config_overrides(**options)
-    if config_file is None and model == DEFAULT_MODEL:
-        overrides = {**CPU_PRESET, **overrides}
-    return build_config(config_file, overrides)
 
 
 @app.command()
@@ -90,26 +59,26 @@ def solve(
     choices: list[str] | None = typer.Option(
         None, "--choice", help="An option of a multiple-choice question (repeat it)."
     ),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
-    dtype: str = typer.Option("auto", help="auto (fastest the CPU supports), bfloat16, float32."),
-    engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
+    model: str = ModelOption,
+    dtype: str = DtypeOption,
+    engine: str = EngineKind,
     engine_option: list[str] | None = EngineOption,
     config_file: Path | None = ConfigFile,
-    method: str | None = typer.Option(None, help="leap, leap-t, independent or single."),
-    n_paths: int | None = typer.Option(None, "--n", help="Parallel paths N."),
-    tokens_per_round: int | None = typer.Option(None, "--T", help="Reasoning tokens per round."),
-    top_k: int | None = typer.Option(None, "--k", help="Peer summaries per path."),
-    router: str | None = typer.Option(None, help="dispersed, clustered, hybrid or random."),
-    similarity: str | None = typer.Option(None, help="levenshtein or indel."),
-    max_tokens: int | None = typer.Option(None, help="Reasoning budget per path."),
-    summary_max_tokens: int | None = typer.Option(None, help="Summary budget."),
-    answer_max_tokens: int | None = typer.Option(None, help="Final answer budget."),
-    temperature: float | None = typer.Option(None, help="Sampling temperature."),
-    top_p: float | None = typer.Option(None, help="Nucleus sampling mass."),
-    seed: int | None = typer.Option(None, help="Run seed."),
+    method: str | None = MethodOption,
+    n_paths: int | None = PathsOption,
+    tokens_per_round: int | None = RoundOption,
+    top_k: int | None = TopKOption,
+    router: str | None = RouterOption,
+    similarity: str | None = SimilarityOption,
+    max_tokens: int | None = MaxTokensOption,
+    summary_max_tokens: int | None = SummaryOption,
+    answer_max_tokens: int | None = AnswerOption,
+    temperature: float | None = TemperatureOption,
+    top_p: float | None = TopPOption,
+    seed: int | None = SeedOption,
 ) -> None:
     """Solve one question with a peer group and print each path's answer."""
-    from leap.solve_command import run_solve
+    from leap.console.solve import run_solve
 
     config = leap_settings(
         config_file,
@@ -140,7 +109,7 @@ def solve(
 
 
 StoreOption = typer.Option(
-    "./runs", "--store", "-s", envvar="LEAP_STORE", help="Folder or s3://bucket/prefix."
+    DEFAULT_STORE, "--store", "-s", envvar="LEAP_STORE", help="Folder or s3://bucket/prefix."
 )
 
 
@@ -155,24 +124,34 @@ def run(
     column: list[str] | None = typer.Option(
         None, help="Column mapping for file: benchmarks, e.g. question=problem (repeat it)."
     ),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model folder or hub name."),
-    engine: str = typer.Option("transformers", help="transformers, vllm or openai."),
+    model: str = ModelOption,
+    engine: str = EngineKind,
     engine_option: list[str] | None = EngineOption,
-    dtype: str = typer.Option("auto", help="auto, bfloat16 or float32."),
+    dtype: str = DtypeOption,
     concurrency: int = typer.Option(1, help="Problems solved at once."),
+    spec_file: Path | None = typer.Option(
+        None, "--spec", help="YAML file of a whole run spec (docs: README, Configuration)."
+    ),
     config_file: Path | None = ConfigFile,
-    method: str | None = typer.Option(None, help="leap, leap-t, independent or single."),
-    n_paths: int | None = typer.Option(None, "--n", help="Parallel paths N."),
-    tokens_per_round: int | None = typer.Option(None, "--T", help="Reasoning tokens per round."),
-    top_k: int | None = typer.Option(None, "--k", help="Peer summaries per path."),
-    router: str | None = typer.Option(None, help="dispersed, clustered, hybrid or random."),
-    max_tokens: int | None = typer.Option(None, help="Reasoning budget per path."),
-    seed: int | None = typer.Option(None, help="Run seed."),
+    method: str | None = MethodOption,
+    n_paths: int | None = PathsOption,
+    tokens_per_round: int | None = RoundOption,
+    top_k: int | None = TopKOption,
+    router: str | None = RouterOption,
+    similarity: str | None = SimilarityOption,
+    max_tokens: int | None = MaxTokensOption,
+    summary_max_tokens: int | None = SummaryOption,
+    answer_max_tokens: int | None = AnswerOption,
+    temperature: float | None = TemperatureOption,
+    top_p: float | None = TopPOption,
+    seed: int | None = SeedOption,
 ) -> None:
     """Run (or continue) a benchmark as a Prefect flow; prints where the report is."""
-    from leap.run_command import execute
+    from leap.console.run import execute
     from leap.runs import parse_spec
 
+    if spec_file is not None:
+        sys.exit(execute(load_spec_file(spec_file, run_id=run_id)))
     config = leap_settings(
         config_file,
         model,
@@ -181,8 +160,13 @@ def run(
         tokens_per_round=tokens_per_round,
         top_k=top_k,
         router=router,
+        similarity=similarity,
         max_tokens=max_tokens,
+        summary_max_tokens=summary_max_tokens,
+        answer_max_tokens=answer_max_tokens,
         seed=seed,
+        temperature=temperature,
+        top_p=top_p,
     )
     spec = parse_spec(
         {
@@ -205,36 +189,6 @@ def run(
     sys.exit(execute(spec))
 
 
-def parse_columns(pairs: list[str]) -> dict[str, str]:
-    """`question=problem` pairs as a mapping; a malformed pair is a user error."""
-    return parse_pairs(pairs, "--column", "question=problem")
-
-
-def parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
-    """`NAME=VALUE` pairs as a mapping; a malformed pair is a user error."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise LeapError(f"{flag} {pair!r} is not NAME=VALUE, e.g. {flag} {example}.")
-        out[name.strip()] = value.strip()
-    return out
-
-
-def parse_engine_options(pairs: list[str], base: dict[str, Any] | None = None):
-    """--engine-option pairs over `base`, checked: a bad name or value is one clear error."""
-    from pydantic import ValidationError
-
-    from leap.config import describe_validation_error
-    from leap.engines.options import EngineOptions
-
-    values = {**(base or {}), **parse_pairs(pairs, "--engine-option", "base_url=URL")}
-    try:
-        return EngineOptions.model_validate(values)
-    except ValidationError as exc:
-        raise LeapError(describe_validation_error(exc, "--engine-option")) from None
-
-
 @app.command()
 def resume(
     run_id: str = typer.Argument(..., help="The run to continue."),
@@ -243,7 +197,7 @@ def resume(
     engine_option: list[str] | None = EngineOption,
 ) -> None:
     """Continue a stored run from where it stopped, with its stored spec."""
-    from leap.run_command import execute
+    from leap.console.run import execute
     from leap.runs import RunStore
 
     spec = RunStore.open(store, run_id).read_spec()
@@ -259,7 +213,7 @@ def resume(
 @app.command()
 def status(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
     """Per-problem progress of a run, read from the store alone."""
-    from leap.run_command import print_status
+    from leap.console.run import print_status
 
     print_status(store, run_id)
 
@@ -267,7 +221,7 @@ def status(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
 @app.command()
 def report(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
     """Rebuild the scores, summary and report of a run from the store."""
-    from leap.run_command import rebuild_report
+    from leap.console.run import rebuild_report
 
     rebuild_report(store, run_id)
 

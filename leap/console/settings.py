@@ -1,0 +1,99 @@
+"""From command-line options to settings: the LeaP config, a run spec, engine options.
+
+Every function here raises LeapError for a user mistake, so the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from leap.defaults import DEFAULT_MODEL
+from leap.errors import LeapError
+
+
+def config_overrides(**values: Any) -> dict[str, Any]:
+    """The CLI options the user actually gave, under their config names."""
+    out: dict[str, Any] = {}
+    sampling = {k: values.pop(k) for k in ("temperature", "top_p") if k in values}
+    for key, value in values.items():
+        if value is not None:
+            out[key] = value
+    sampling = {k: v for k, v in sampling.items() if v is not None}
+    if sampling:
+        out["sampling"] = sampling
+    return out
+
+
+def build_config(config_file: Path | None, overrides: dict[str, Any]):
+    from leap.algorithm.config import load_config, parse_config
+
+    base: dict[str, Any] = {}
+    source = "options"
+    if config_file is not None:
+        base = load_config(config_file).model_dump(exclude_defaults=True)
+        source = f"{config_file} with options"
+    if "sampling" in overrides and "sampling" in base:
+        overrides["sampling"] = {**base["sampling"], **overrides["sampling"]}
+    return parse_config({**base, **overrides}, source=source)
+
+
+# Sizes the default CPU model finishes in seconds per problem; used when the user gives
+# no config file and no budget of their own.
+CPU_PRESET = {
+    "n_paths": 4,
+    "tokens_per_round": 96,
+    "max_tokens": 288,
+    "summary_max_tokens": 48,
+    "answer_max_tokens": 24,
+    "top_k": 2,
+}
+
+
+def leap_settings(config_file: Path | None, model: str, **options: Any):
+    """LeapConfig from an optional YAML file, the given options, and the CPU preset."""
+    overrides = config_overrides(**options)
+    if config_file is None and model == DEFAULT_MODEL:
+        overrides = {**CPU_PRESET, **overrides}
+    return build_config(config_file, overrides)
+
+
+def load_spec_file(path: Path, run_id: str | None = None):
+    """A whole RunSpec from a YAML file (the fields of `leap.runs.RunSpec`); `--run-id` wins."""
+    from leap.errors import load_yaml_mapping
+    from leap.runs import parse_spec
+
+    data = load_yaml_mapping(path, "spec file")
+    if run_id is not None:
+        data["run_id"] = run_id
+    return parse_spec(data, source=str(path))
+
+
+def parse_columns(pairs: list[str]) -> dict[str, str]:
+    """`question=problem` pairs as a mapping; a malformed pair is a user error."""
+    return parse_pairs(pairs, "--column", "question=problem")
+
+
+def parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
+    """`NAME=VALUE` pairs as a mapping; a malformed pair is a user error."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise LeapError(f"{flag} {pair!r} is not NAME=VALUE, e.g. {flag} {example}.")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def parse_engine_options(pairs: list[str], base: dict[str, Any] | None = None):
+    """--engine-option pairs over `base`, checked: a bad name or value is one clear error."""
+    from pydantic import ValidationError
+
+    from leap.engines.options import EngineOptions
+    from leap.errors import describe_validation_error
+
+    values = {**(base or {}), **parse_pairs(pairs, "--engine-option", "base_url=URL")}
+    try:
+        return EngineOptions.model_validate(values)
+    except ValidationError as exc:
+        raise LeapError(describe_validation_error(exc, "--engine-option")) from None

@@ -1,0 +1,89 @@
+"""The run spec: what a run computes, plus where and how fast it runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leap.algorithm.config import LeapConfig
+from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
+from leap.engines.options import EngineOptions
+from leap.errors import LeapError, describe_validation_error
+
+EngineName = Literal["transformers", "vllm", "openai"]
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Where and how fast a run goes: a run may resume with other values of these.
+_NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
+
+
+class RunSpec(BaseModel):
+    """Everything that decides what a run computes, plus where and how fast it runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str | None = None
+    benchmark: str = "smoke"
+    limit: int | None = Field(None, gt=0, description="only the first N problems")
+    data: str | None = Field(None, description="local copy of a public benchmark")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="question/answer/id/choices column names for file:"
+    )
+    skip_invalid: bool = False
+    leap: LeapConfig = LeapConfig()
+    model: str = DEFAULT_MODEL
+    engine: EngineName = "transformers"
+    engine_options: EngineOptions = Field(
+        default_factory=EngineOptions, description="vLLM/server settings: where and how fast"
+    )
+    dtype: str = "auto"
+    store: str = DEFAULT_STORE
+    concurrency: int = Field(1, ge=1, description="problems solved at once")
+
+    def content_hash(self) -> str:
+        """Hash of the fields that change what is computed (not where or how fast)."""
+        decisive = self.model_dump(mode="json", exclude=_NOT_DECISIVE)
+        text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def display_name(self) -> str:
+        """The flow-run name: `aime24-leap-dispersed-k4-T4096`."""
+        c = self.leap
+        if c.method == "independent":
+            return f"{self.benchmark_slug()}-independent-N{c.n_paths}"
+        return f"{self.benchmark_slug()}-{c.method}-{c.router}-k{c.top_k}-T{c.tokens_per_round}"
+
+    def benchmark_slug(self) -> str:
+        name = self.benchmark.removeprefix("file:").rsplit("/", 1)[-1]
+        return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-") or "custom"
+
+
+def parse_spec(data: dict[str, Any], source: str = "run spec") -> RunSpec:
+    try:
+        spec = RunSpec.model_validate(data)
+    except ValidationError as exc:
+        raise LeapError(describe_validation_error(exc, source)) from None
+    if spec.run_id is not None and not _RUN_ID.match(spec.run_id):
+        raise LeapError(
+            f"run id {spec.run_id!r} is not usable: use letters, digits, '.', '_' and '-' only."
+        )
+    return spec
+
+
+def new_run_id(spec: RunSpec) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{spec.display_name()}-{stamp}"
+
+
+def changed_fields(old: RunSpec, new: RunSpec) -> str:
+    a = old.model_dump(mode="json", exclude=_NOT_DECISIVE)
+    b = new.model_dump(mode="json", exclude=_NOT_DECISIVE)
+    changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if "leap" in changed:
+        inner = [k for k in sorted(a["leap"]) if a["leap"].get(k) != b["leap"].get(k)]
+        changed = [c for c in changed if c != "leap"] + [f"leap.{k}" for k in inner]
+    return "changed: " + ", ".join(changed) if changed else "spec differs"

@@ -1,0 +1,1 @@
+"""Scoring: answer extraction and equivalence, and the metrics computed from them."""
