@@ -23,7 +23,7 @@ def independent_requests(
             prompt_ids=prompt,
             max_new_tokens=budget,
             seed=derive_seed(config.seed, problem.id, path, 0, "independent"),
-            sampling=config.sampling.params(),
+            sampling=config.sampling,
             cache_key=f"{key}/path-{path}",
             ignore_eos=True,
         )

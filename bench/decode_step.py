@@ -17,11 +17,12 @@ a noisy machine hits both alike.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import statistics
 import time
 
 import torch
+from harness import add_quiet_options, machine_info, median, quiet_policy
 from transformers import AutoModelForCausalLM, DynamicCache
 
 from leap.engines.models import DEFAULT_MODEL, resolve_model
@@ -73,11 +74,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", choices=["bfloat16", "float32"], default="bfloat16")
+    add_quiet_options(parser)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     dtype = getattr(torch, args.dtype)
     decoders = {"default": load("eager", dtype), "engine": load("sdpa", dtype)}
+    quiet_policy(args).wait()
+    print(f"machine: {json.dumps(machine_info())}")
     print(f"threads={args.threads} rows={args.rows} dtype={args.dtype} torch={torch.__version__}")
     print("| context | default ms/step | engine ms/step | engine / default |")
     print("|---|---|---|---|")
@@ -86,7 +90,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, decoder in decoders.items():
                 times[name].append(step_time(decoder, name, args.rows, length, args.steps))
-        default, engine = (statistics.median(times[n]) * 1000 for n in ("default", "engine"))
+        default, engine = (median(times[n]) * 1000 for n in ("default", "engine"))
         print(f"| {length} | {default:.1f} | {engine:.1f} | {engine / default:.2f} |", flush=True)
 
 

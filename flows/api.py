@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import threading
+from types import ModuleType
+from typing import Any
 
 
 def start_ephemeral_api() -> threading.Thread | None:
@@ -21,16 +23,39 @@ def start_ephemeral_api() -> threading.Thread | None:
         return None
 
     def start() -> None:
-        from prefect.server.api.server import SubprocessASGIServer
+        import prefect.server.api.server as server_module
 
+        # Prefect's client looks up the same (portless) instance and finds it running.
+        server = server_module.SubprocessASGIServer()
+        real = server_module.subprocess
+        server_module.subprocess = _GuardedSubprocess(real)
         try:
-            SubprocessASGIServer().start()
+            server.start()
         except Exception:  # noqa: BLE001 - the flow's client retries and reports it
             pass
+        finally:
+            server_module.subprocess = real
 
     thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
     thread.start()
     return thread
+
+
+class _GuardedSubprocess:
+    """The `subprocess` module as Prefect's server starter sees it while `leap run` starts
+    the server: its `python -m uvicorn ...` becomes `python -m flows.api_server ...`, which
+    runs the same uvicorn outside the run's process group and ends with its parent."""
+
+    def __init__(self, real: ModuleType) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def Popen(self, args: list[str], **kwargs: Any) -> Any:  # noqa: N802 - the module's name
+        if list(args[1:3]) == ["-m", "uvicorn"]:
+            args = [args[0], "-m", "flows.api_server", *args[3:]]
+        return self._real.Popen(args, **kwargs)
 
 
 def stop_ephemeral_api() -> None:

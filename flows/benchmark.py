@@ -3,6 +3,10 @@
 A run can be split into shards: the parent flow run starts every shard as its own flow
 run of the deployment (each on whichever worker takes it, each with its own engine),
 waits for all of them and scores the whole run. Shards share the run id and the store.
+
+A run is prepared once (`leap.runs.prepare_run`): by `leap run` before Prefect starts,
+which hands the prepared run to this flow (`prepared`), or here, for a deployment's flow
+run, which only has the spec.
 """
 
 from __future__ import annotations
@@ -16,16 +20,13 @@ from prefect.futures import as_completed
 from prefect.runtime import deployment as this_deployment
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from leap.benchmarks.problem import Problem
 from leap.errors import LeapError
-from leap.runs import RunSpec, RunStore, new_run_id, parse_spec
+from leap.runs import PreparedRun, parse_spec, prepare_run
 from leap.runs.shards import check_shards, shard_device, shard_items, shard_label
 from leap.stop import request_stop
 from tasks.dashboard import SHARD_TAG, previous_summary, run_tags, tag_this_flow_run
 from tasks.gpu import gpu_slot
-from tasks.problems import load_problems
 from tasks.results import score_and_report
 from tasks.shards import start_shard
 from tasks.solve import solve
@@ -44,16 +45,6 @@ def _flow_run_name() -> str:
     return name
 
 
-def prepare_run(spec: RunSpec) -> RunSpec:
-    """Give the run an id, check the store is usable and the run id is not taken by another spec."""
-    if spec.run_id is None:
-        spec = spec.model_copy(update={"run_id": new_run_id(spec)})
-    run = RunStore.open(spec.store, spec.run_id)
-    run.store.check()
-    run.create_or_check(spec)
-    return spec
-
-
 @flow(name="leap-benchmark", flow_run_name=_flow_run_name, validate_parameters=False)
 def benchmark(
     spec: dict[str, Any],
@@ -61,73 +52,77 @@ def benchmark(
     shard: int | None = None,
     deployment: str | None = None,
     gpus: list[str] | None = None,
+    prepared: Any = None,
 ) -> Any:
     """Run (or resume) one benchmark run described by `spec` (a RunSpec as a dict).
 
     `shards` > 1 splits the run into that many flow runs of `deployment` (default: the
     deployment this flow run belongs to); `shard` is set on those flow runs and says
     which part of the problems they solve. `gpus`, when given, spreads the shards over
-    those CUDA_VISIBLE_DEVICES values.
+    those CUDA_VISIBLE_DEVICES values. `prepared` is the same run already prepared in
+    this process (by `leap run`); deployments leave it out.
     """
     logger = get_run_logger()
     try:
         check_shards(shards, shard)
-        run_spec = parse_spec(spec)
-        # Problems first: a benchmark that cannot load leaves nothing in the store.
-        problems = load_problems(run_spec)
-        run_spec = prepare_run(run_spec)
+        run: PreparedRun = prepared or prepare_run(parse_spec(spec))
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
-    run_id = run_spec.run_id
-    assert run_id is not None
     extra = [f"{SHARD_TAG}{shard_label(shards, shard)}"] if shard is not None else []
-    tag_this_flow_run(run_tags(run_spec, run_id, extra))
+    tag_this_flow_run(run_tags(run.spec, run.run_id, extra))
     if shard is None and shards > 1:
-        return _run_in_shards(run_spec, problems, shards, deployment, gpus or [])
-    mine = shard_items(problems, shards, shard) if shard is not None else problems
+        return _run_in_shards(run, shards, deployment, gpus or [])
+    mine = shard_items(run.problems, shards, shard) if shard is not None else run.problems
     try:
         with gpu_slot(strict=this_deployment.get_id() is not None):
-            failed = _solve_all(run_spec, mine)
+            run.begin()  # the model loads before anything is written under the run id
+            failed = _solve_all(run, mine)
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
-    resume = f"resume with `leap resume {run_id}` or retry this flow run"
     if shard is not None:
         label = shard_label(shards, shard)
         if failed:
             return Failed(
-                message=f"{label} of run {run_id}: {len(failed)} of {len(mine)} problems "
-                f"failed ({', '.join(sorted(failed))}); {resume}"
+                message=f"{label} of run {run.run_id}: {len(failed)} of {len(mine)} problems "
+                f"failed ({', '.join(sorted(failed))}); {_resume_hint(run)}"
             )
-        return Completed(message=f"{label} of run {run_id}: {len(mine)} problems solved")
-    return _score(run_spec, problems, failed)
+        return Completed(message=f"{label} of run {run.run_id}: {len(mine)} problems solved")
+    return _score(run, failed)
 
 
-def _solve_all(spec: RunSpec, problems: list[Problem]) -> list[str]:
-    """Solve `problems`, at most `spec.concurrency` at once; the ids of those that failed."""
+def _solve_all(run: PreparedRun, problems: list) -> list[str]:
+    """Solve `problems`, at most `spec.concurrency` at once; the ids of those that failed.
+
+    This loop is the run's one concurrency bound: the task runner's threads, the head
+    start and the engine's batching all follow from how many tasks it keeps running.
+    """
     logger = get_run_logger()
     progress = create_progress_artifact(
-        progress=0.0, description=f"Problems finished in run {spec.run_id}"
+        progress=0.0, description=f"Problems finished in run {run.run_id}"
     )
     waiting = list(reversed(problems))
     running: dict[Any, str] = {}
     failed: list[str] = []
     done = 0
     while waiting or running:
-        while waiting and len(running) < spec.concurrency:
+        while waiting and len(running) < run.spec.concurrency:
             problem = waiting.pop()
             task = solve.with_options(task_run_name=f"problem-{problem.id}")
-            running[task.submit(spec, spec.run_id, problem)] = problem.id
+            running[task.submit(run, problem)] = problem.id
         try:
             future = next(as_completed(list(running)))
+            # as_completed yields when the thread is done; wait() records the final state
+            # (reading .state before that can still show Running and hide a failure).
+            future.wait()
         except (KeyboardInterrupt, TerminationSignal):
             # Only this thread hears the signal; the solve threads stop at their next step,
             # so the flow run ends now rather than when their problems are done.
             request_stop()
             raise
         problem_id = running.pop(future)
-        if future.state.is_failed():
+        if not future.state.is_completed():
             failed.append(problem_id)
             logger.error("problem %s failed: %s", problem_id, future.state.message)
         done += 1
@@ -135,19 +130,12 @@ def _solve_all(spec: RunSpec, problems: list[Problem]) -> list[str]:
     return failed
 
 
-def _run_in_shards(
-    spec: RunSpec,
-    problems: list[Problem],
-    shards: int,
-    deployment: str | None,
-    gpus: list[str],
-) -> Any:
-    run_id = spec.run_id
+def _run_in_shards(run: PreparedRun, shards: int, deployment: str | None, gpus: list[str]) -> Any:
     name = deployment or _deployment_name()
     if name is None:
         message = (
-            f"run {run_id} asks for {shards} shards, which start as flow runs of a deployment: "
-            "pass deployment='leap-benchmark/benchmark' (see docs/operations.md)."
+            f"run {run.run_id} asks for {shards} shards, which start as flow runs of a "
+            "deployment: pass deployment='leap-benchmark/benchmark' (see docs/operations.md)."
         )
         get_run_logger().error(message)
         return Failed(message=message)
@@ -155,9 +143,9 @@ def _run_in_shards(
     for index in range(shards):
         device = shard_device(gpus, index)
         variables = {"env": {"CUDA_VISIBLE_DEVICES": device}} if device is not None else None
-        tags = run_tags(spec, run_id or "", [f"{SHARD_TAG}{shard_label(shards, index)}"])
+        tags = run_tags(run.spec, run.run_id, [f"{SHARD_TAG}{shard_label(shards, index)}"])
         task = start_shard.with_options(task_run_name=f"start-{shard_label(shards, index)}")
-        futures.append(task.submit(name, spec, shards, index, tags, variables))
+        futures.append(task.submit(name, run.spec, shards, index, tags, variables))
     unfinished = []
     for index, future in enumerate(futures):
         child = future.result(raise_on_failure=False)
@@ -167,29 +155,36 @@ def _run_in_shards(
             unfinished.append(f"{shard_label(shards, index)} ({status})")
     if unfinished:
         return Failed(
-            message=f"run {run_id}: {', '.join(unfinished)} did not complete; the stored rounds "
-            f"are kept: retry those shard flow runs, or run {run_id} again to finish it"
+            message=f"run {run.run_id}: {', '.join(unfinished)} did not complete; the stored "
+            f"rounds are kept: retry those shard flow runs, or run {run.run_id} again to "
+            "finish it"
         )
-    return _score(spec, problems, [])
+    return _score(run, [])
 
 
-def _score(spec: RunSpec, problems: list[Problem], failed: list[str]) -> Any:
-    run_id = spec.run_id
-    previous = previous_summary(spec, run_id or "")
-    report = score_and_report(spec, run_id, problems, previous, return_state=True)
+def _score(run: PreparedRun, failed: list[str]) -> Any:
+    previous = previous_summary(run.spec, run.run_id)
+    report = score_and_report(run, previous, return_state=True)
     if not report.is_completed():
         return Failed(
-            message=f"run {run_id} could not be scored ({report.message}); the stored rounds "
-            f"are kept: resume with `leap resume {run_id}`"
+            message=f"run {run.run_id} could not be scored ({report.message}); the stored "
+            f"rounds are kept: {_resume_hint(run)}"
         )
-    summary = report.result()
-    if failed:
+    results = report.result()
+    # Problems without final answers (failed here, or in a shard) make the run a failure,
+    # however many of the others were scored.
+    unsolved = sorted(set(failed) | set(results.summary.failed_problems))
+    if unsolved:
         return Failed(
-            message=f"{len(failed)} of {len(problems)} problems failed "
-            f"({', '.join(sorted(failed))}); resume with `leap resume {run_id}`",
-            data=summary,
+            message=f"run {run.run_id}: {len(unsolved)} of {len(run.problems)} problems "
+            f"failed ({', '.join(unsolved)}); {_resume_hint(run)}",
+            data=results,
         )
-    return Completed(message=f"run {run_id}: {len(problems)} problems scored", data=summary)
+    return Completed(message=f"run {run.run_id}: {len(run.problems)} problems scored", data=results)
+
+
+def _resume_hint(run: PreparedRun) -> str:
+    return f"resume with `leap resume {run.run_id} --store {run.spec.store}`"
 
 
 def _deployment_name() -> str | None:
@@ -197,9 +192,6 @@ def _deployment_name() -> str | None:
     return f"{flow_run.flow_name}/{name}" if name else None
 
 
-def run_benchmark(spec: RunSpec):
-    """Start the flow in this process with the run's concurrency; returns its final state."""
-    runner = ThreadPoolTaskRunner(max_workers=spec.concurrency)
-    return benchmark.with_options(task_runner=runner)(
-        spec=spec.model_dump(mode="json"), return_state=True
-    )
+def run_benchmark(run: PreparedRun):
+    """Start the flow in this process for a prepared run; returns its final state."""
+    return benchmark(spec=run.spec.model_dump(mode="json"), prepared=run, return_state=True)

@@ -20,7 +20,15 @@ class LeapError(Exception):
 
 
 class StoreError(LeapError):
-    """The round store could not be read or written."""
+    """The round store could not be read or written.
+
+    `transient` says whether trying again soon may succeed (a server restart, a network
+    blip); a full disk, a refused permission or a missing bucket wait for the user.
+    """
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ObjectExistsError(StoreError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from prefect import get_run_logger
@@ -21,6 +20,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import deployment, flow_run
 
 from leap.runs import RunSpec, RunStore
+from leap.scoring.summary import RunSummary
 
 RUN_TAG = "run:"
 SHARD_TAG = "shard:"
@@ -48,7 +48,7 @@ def tag_this_flow_run(tags: Iterable[str]) -> None:
         client.update_flow_run(run_id, tags=sorted(set(current) | set(tags)))
 
 
-def previous_summary(spec: RunSpec, run_id: str) -> dict | None:
+def previous_summary(spec: RunSpec, run_id: str) -> RunSummary | None:
     """The summary of the latest earlier completed run with the same spec.
 
     Looked up among the flow runs of this deployment (of any deployment for a local run)
@@ -81,7 +81,7 @@ def previous_summary(spec: RunSpec, run_id: str) -> dict | None:
                 continue
             data = RunStore.open(spec.store, earlier[0]).read_result("summary.json")
             if data is not None:
-                return json.loads(data)
+                return RunSummary.from_json(data)
     except Exception as exc:  # noqa: BLE001 - the comparison is a nicety, never a failure
         get_run_logger().warning("could not read an earlier run's summary: %s", exc)
     return None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 
 from leap.runs import RunStore
 from leap.runs.matrix import MatrixCell
+from leap.scoring.summary import RunSummary
 from tasks.dashboard import run_tags
 
 
@@ -37,7 +36,7 @@ def run_cell(deployment: str, cell: MatrixCell) -> dict:
     }
     data = RunStore.open(spec.store, spec.run_id or "").read_result("summary.json")
     if data is not None:
-        summary = json.loads(data)
-        row["pass_at_1"] = summary.get("pass_at_1")
-        row["cons_at_n"] = summary.get("cons_at_n")
+        summary = RunSummary.from_json(data)
+        row["pass_at_1"] = summary.pass_at_1
+        row["cons_at_n"] = summary.cons_at_n
     return row

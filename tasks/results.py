@@ -6,19 +6,17 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from leap.benchmarks.problem import Problem
 from leap.report import write_markdown_summary
-from leap.runs import RunSpec, RunStore
-from leap.runs.results import build_results
+from leap.runs import PreparedRun
+from leap.runs.results import RunResults, build_results
+from leap.scoring.summary import RunSummary, ScoreRow
 
 
 @task(name="score-and-report", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
-def score_and_report(
-    spec: RunSpec, run_id: str, problems: list[Problem], previous: dict | None = None
-) -> dict:
+def score_and_report(run: PreparedRun, previous: RunSummary | None = None) -> RunResults:
     """Score the run; with `previous` (an earlier run's summary) the summary shows deltas."""
-    run = RunStore.open(spec.store, run_id)
-    results = build_results(spec, run, problems)
+    run_id = run.run_id
+    results = build_results(run.spec, run.store, run.problems)
     key = _artifact_key(run_id)
     create_table_artifact(
         key=f"{key}-scores",
@@ -31,12 +29,21 @@ def score_and_report(
         markdown=markdown + f"\n\nReport: `{results.locations['report']}`\n",
         description=f"Summary of run {run_id}",
     )
-    return {**results.summary, "locations": results.locations}
+    return results
 
 
-def _table_row(row: dict) -> dict:
-    keep = ("problem_id", "path", "answer", "gold", "correct", "finish_reason", "reasoning_tokens")
-    return {k: row[k] for k in keep}
+def _table_row(row: ScoreRow) -> dict:
+    keep = (
+        "problem_id",
+        "path",
+        "answer",
+        "gold",
+        "verdict",
+        "answer_method",
+        "finish_reason",
+        "reasoning_tokens",
+    )
+    return {k: getattr(row, k) for k in keep}
 
 
 def _artifact_key(run_id: str) -> str:

@@ -1,4 +1,9 @@
-"""Shared fixtures: project-local caches, and the real default model on the CPU."""
+"""Shared fixtures: project-local caches, the real default model, a clean AWS environment.
+
+Tests that use a slow fixture (the real model, a Prefect API or server, a moto S3 server)
+are marked `slow` here, so `pytest -m "not slow"` is the fast lane; tests that start
+servers or subprocesses by themselves carry the mark in their own module.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,28 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+# Fixtures that load the real model or start a real server.
+SLOW_FIXTURES = frozenset(
+    {"engine", "model_folder", "prefect_api", "prefect_server", "s3_server", "s3_bucket"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No AWS_* variable and no AWS config or credentials file of the machine's user."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 @pytest.fixture(scope="session")

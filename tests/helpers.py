@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from leap.algorithm.config import LeapConfig
@@ -39,3 +40,10 @@ def comparable(score_rows: list[dict]) -> list[dict]:
     """Score rows without cache figures, in a fixed order: equal for equal runs."""
     rows = [{k: v for k, v in r.items() if k not in CACHE_COLUMNS} for r in score_rows]
     return sorted(rows, key=lambda r: (r["problem_id"], r["path"]))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (also handy as a 'nothing listens here' port)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

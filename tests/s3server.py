@@ -39,6 +39,7 @@ from typing import Any
 
 import boto3
 import pytest
+from helpers import free_port
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -52,13 +53,6 @@ HOST = "127.0.0.1"
 REGION = "us-east-1"
 TEST_KEY_ID = "leap-test-key"
 TEST_SECRET = "leap-test-secret"
-
-
-def free_port() -> int:
-    """A port that was free a moment ago (also handy as a 'nothing listens here' port)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class _OneAtATime:

@@ -62,3 +62,42 @@ def test_reference_gpqa_letters_are_spread(seed):
     assert set(counts) == set("ABCD")
     assert all(counts[letter] >= 0.15 * len(problems) for letter in "ABCD"), counts
     assert {p.metadata["domain"] for p in problems} == {"Biology", "Chemistry", "Physics"}
+
+
+def _wrong_math(gold: str) -> str:
+    return str(int(gold) + 1)
+
+
+def test_reference_gold_answers_score_right_and_wrong_answers_wrong():
+    from leap.benchmarks import CHOICE_LETTERS
+    from leap.scoring.answers import score_text
+
+    checked = 0
+    for name, filename, _count in CASES:
+        for problem in load_benchmark(name, LoadOptions(local_path=str(REFERENCE / filename))):
+            if problem.kind == "choice":
+                gold = problem.answer
+                text = problem.choices[CHOICE_LETTERS.index(gold)]
+                right = [
+                    f"So the answer is \\boxed{{{gold}}}.",
+                    f'ANSWER: "{gold}"',
+                    f"The correct option is ({gold}).",
+                    f"Answer: ${gold}$",
+                    f"\\boxed{{{gold}) {text}}}",
+                ]
+                if len(text) > 1:  # options "a".."d" (gpqa-10) read as letters in a box
+                    right.append(f"The value is \\boxed{{{text}}}.")
+                wrong_letter = next(c for c in "ABCD" if c != gold)
+                echo = "\n".join(
+                    f"({CHOICE_LETTERS[i]}) {option}" for i, option in enumerate(problem.choices)
+                )
+                wrong = [f"Therefore \\boxed{{{wrong_letter}}}.", echo]
+            else:
+                right = [f"Adding it up gives \\boxed{{{problem.answer}}}."]
+                wrong = [f"Adding it up gives \\boxed{{{_wrong_math(problem.answer)}}}."]
+            for text in right:
+                assert score_text(text, problem).correct, (problem.id, text)
+            for text in wrong:
+                assert not score_text(text, problem).correct, (problem.id, text)
+            checked += 1
+    assert checked == 268

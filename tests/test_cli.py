@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import free_port
+
+# Every test starts `leap` as a subprocess, most of them load the model or a server.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAP = [sys.executable, "-m", "leap.console.cli"]
@@ -89,8 +93,6 @@ def test_corrupt_model_folder(tmp_path, model_folder):
 
 
 def test_store_errors_stop_before_anything_is_written(s3_bucket, tmp_path):
-    from s3server import free_port
-
     creds = {
         "AWS_ACCESS_KEY_ID": "leap-test-key",
         "AWS_SECRET_ACCESS_KEY": "leap-test-secret-9f3e",

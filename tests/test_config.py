@@ -83,3 +83,23 @@ def test_run_spec_file_loads_a_whole_spec(tmp_path):
     path.write_text("benchmark: smoke\nleap: {n_pathz: 2}\n")
     with pytest.raises(LeapError, match=r"run\.yaml: invalid leap\.n_pathz"):
         load_spec_file(path)
+
+
+def test_the_config_sampling_is_what_engines_receive():
+    from pydantic import ValidationError
+
+    from leap.engines.base import SamplingParams
+
+    config = parse_config({"sampling": {"temperature": 0.7, "top_k": 40, "min_p": 0.05}})
+    assert config.sampling == SamplingParams(temperature=0.7, top_k=40, min_p=0.05)
+    assert config.model_dump()["sampling"] == {
+        "temperature": 0.7,
+        "top_p": 0.95,
+        "top_k": 40,
+        "min_p": 0.05,
+    }
+    with pytest.raises(LeapError, match="sampling.top_q"):
+        parse_config({"sampling": {"top_q": 0.5}})
+    # Built directly (as engines and tests do), a bad value is refused all the same.
+    with pytest.raises(ValidationError, match="top_p"):
+        SamplingParams(top_p=1.5)

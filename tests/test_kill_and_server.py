@@ -19,6 +19,8 @@ import pytest
 import yaml
 from helpers import TINY_LEAP, comparable
 
+pytestmark = pytest.mark.slow  # `leap run` subprocesses on the real model
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -174,3 +176,76 @@ def test_artifacts_are_readable_through_a_real_prefect_server(
     assert "Pass@1" in markdown["data"]
     tasks = prefect_server.post("/task_runs/filter", mine)
     assert {"problem-smoke-1", "problem-smoke-2"} <= {t["name"] for t in tasks}
+
+
+def api_servers_of(pid: int) -> list[int]:
+    """Pids of the temporary Prefect API servers that process `pid` started (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[1]) == pid and b"flows.api_server" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_for_flow_task(process: subprocess.Popen, store: Path, run_id: str) -> list[int]:
+    """Wait until the flow's own task stores a round (smoke-1 had the head start); the
+    run's API server pids."""
+    round_file = store / run_id / "problems" / "smoke-2" / "round-000.parquet"
+    deadline = time.monotonic() + 600
+    while not round_file.exists():
+        assert process.poll() is None, output(process)[-4000:]
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    servers = api_servers_of(process.pid)
+    assert servers, "leap run started no temporary API server of its own"
+    return servers
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_to_the_process_group_stops_the_run_cleanly(tmp_path, config_file, signum):
+    """A terminal's Ctrl-C and most schedulers signal the whole group, server included."""
+    store = tmp_path / "runs"
+    process = start(run_args(store, "grouped", config_file))
+    servers = wait_for_flow_task(process, store, "grouped")
+    os.killpg(process.pid, signum)
+    try:
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    text = output(process)
+    assert process.returncode != 0
+    assert f"leap resume grouped --store {store}" in text.replace("\n", "")
+    assert "Traceback" not in text, text[-4000:]
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in servers), "the temporary API server outlived the run"
+
+
+def test_a_killed_run_leaves_no_api_server_behind(tmp_path, config_file):
+    store = tmp_path / "runs"
+    process = start(run_args(store, "sigkilled", config_file))
+    servers = wait_for_flow_task(process, store, "sigkilled")
+    process.kill()  # SIGKILL to `leap run` alone: no handler of ours runs
+    process.wait()
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in servers if alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # do not leak it into later tests
+    assert left == []

@@ -7,6 +7,7 @@ from fractions import Fraction
 
 import pytest
 
+from leap.algorithm.records import PathAnswer, PathRound
 from leap.scoring.answers import answers_equivalent
 from leap.scoring.metrics import (
     TokenTotals,
@@ -188,3 +189,42 @@ def test_token_totals_add_and_export() -> None:
     assert sum([], TokenTotals()) == TokenTotals()
     with pytest.raises(TypeError):
         _ = a + 1
+
+
+def test_token_totals_of_a_path_from_its_stored_rows() -> None:
+    def row(reasoning: int, computed: int, reused: int) -> PathRound:
+        # Reasoning, summary and injected counts are cumulative; prompt figures per round.
+        return PathRound(
+            path=1,
+            segments=[],
+            reasoning_tokens=reasoning,
+            summary_tokens=reasoning // 10,
+            injected_tokens=reasoning // 5,
+            prompt_computed=computed,
+            prompt_reused=reused,
+        )
+
+    rows = [row(100, 50, 0), row(200, 30, 150), row(250, 20, 300)]
+    answer = PathAnswer(
+        path=1,
+        segments=[],
+        forced=False,
+        finish_reason="think_end",
+        own_text="",
+        answer_tokens=7,
+        prompt_computed=4,
+        prompt_reused=280,
+    )
+    assert TokenTotals.of_path(rows, answer) == TokenTotals(
+        reasoning=250,
+        summary=25,
+        injected=50,
+        answer=7,
+        prompt_computed=50 + 30 + 20 + 4,
+        prompt_reused=0 + 150 + 300 + 280,
+    )
+    # Still running: no answer yet.
+    assert TokenTotals.of_path(rows[:2]) == TokenTotals(200, 20, 40, 0, 80, 150)
+    # Answered before any stored round (e.g. a path forced to answer at once).
+    assert TokenTotals.of_path([], answer) == TokenTotals(0, 0, 0, 7, 4, 280)
+    assert TokenTotals.of_path([]) == TokenTotals()

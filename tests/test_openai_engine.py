@@ -1,6 +1,8 @@
-"""The openai engine's handling of servers that fail, refuse or talk nonsense.
+"""The openai engine: the engine contract over a local server, and servers that fail,
+refuse or talk nonsense.
 
-Each server here is a real HTTP server on 127.0.0.1 that answers in one scripted way; the
+The contract runs against a real HTTP server that answers with the transformers engine
+(tests/completions_server.py); every other server here answers in one scripted way. The
 engine against a real `vllm serve` is tested in the vLLM lane (tests_vllm/).
 """
 
@@ -15,9 +17,11 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from completions_server import completions_server
+from engine_contract import EngineContract
 
-from leap.engines.base import GenerationRequest
-from leap.engines.options import EngineOptions
+from leap.engines.base import GenerationRequest, SamplingParams
+from leap.engines.options import OpenAIOptions
 from leap.errors import LeapError
 
 # (request body, attempt number) -> (status, body text)
@@ -62,8 +66,27 @@ def engine_for(model_folder, url: str, **options):
 
     defaults = {"max_retries": 2, "request_timeout": 5.0, "served_model": "m"}
     return OpenAIEngine(
-        str(model_folder), options=EngineOptions(base_url=url, **{**defaults, **options})
+        str(model_folder), options=OpenAIOptions(base_url=url, **{**defaults, **options})
     )
+
+
+class TestOpenAIEngine(EngineContract):
+    """Token prompts to a server with no prefix cache: nothing is ever reported reused."""
+
+    continuation_tokens = 12
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def subject(cls, engine, model_folder):
+        with completions_server(engine, served_model="m") as url:
+            client = engine_for(model_folder, url, request_timeout=120.0, max_concurrency=4)
+            yield client
+            client.close()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def cache_traits(cls) -> None:
+        return None
 
 
 def ask(engine, n: int = 4, **extra) -> GenerationRequest:
@@ -90,23 +113,86 @@ def test_token_ids_seed_and_stop_are_sent_and_key_is_a_bearer_token(model_folder
     assert result.token_ids == [1, 2, 3] and result.finish_reason == "length"
 
 
-def test_server_that_refuses_token_prompts_gets_text(model_folder):
+def text_only(answer: Callable[[dict], str]) -> Script:
+    """A plain OpenAI server: token prompts and vLLM's fields are refused."""
+
     def script(body, n):
         if isinstance(body["prompt"], list):
             return 400, json.dumps({"error": {"message": "prompt must be a string"}})
-        return 200, completion(" 4", finish="stop")
+        vllm_only = {"top_k", "min_p", "ignore_eos", "stop_token_ids"} & body.keys()
+        if vllm_only:
+            return 400, json.dumps({"error": {"message": f"unknown field {min(vllm_only)}"}})
+        return 200, answer(body)
 
-    with server(script) as (url, seen):
+    return script
+
+
+def test_server_that_refuses_token_prompts_gets_text(model_folder):
+    answers = iter([completion(" 4</think> and more", finish="length"), completion(" 4", "stop")])
+    with server(text_only(lambda body: next(answers))) as (url, seen):
         engine = engine_for(model_folder, url)
-        first = engine.generate([ask(engine, stop=("</think>",))])[0]
+        first = engine.generate([ask(engine, n=8, stop=("</think>",))])[0]
         second = engine.generate([ask(engine)])[0]
         engine.close()
     assert seen[1]["body"]["prompt"] == "What is two plus two?"
     assert isinstance(seen[2]["body"]["prompt"], str)  # remembered: no token prompt again
-    # A plain server cuts the stop string off; the engine puts it back, as vLLM does.
+    # A plain answer cannot say which stop string ended it, so the server is not asked to
+    # stop: the engine cuts after the stop string and keeps it, as vLLM does.
+    assert "stop" not in seen[1]["body"]
     assert first.text == " 4</think>" and first.stop_reason == "</think>"
-    assert first.token_ids == engine.encode(" 4</think>")
+    assert first.finish_reason == "stop" and first.token_ids == engine.encode(" 4</think>")
     assert second.finish_reason == "stop" and second.stop_reason in engine.eos_token_ids
+
+
+def test_text_mode_reports_the_stop_string_that_matched_first(model_folder):
+    # A leap-t reasoning round stops at the end of thinking or where the model opens a
+    # summary itself; here the summary comes first although its stop string is listed last.
+    written = " so far so good.\n<summarize> the sum is 4 </summarize></think>"
+    with server(text_only(lambda body: completion(written, "length"))) as (url, _):
+        engine = engine_for(model_folder, url)
+        result = engine.generate([ask(engine, n=64, stop=("</think>", "<summarize>"))])[0]
+        engine.close()
+    assert result.finish_reason == "stop" and result.stop_reason == "<summarize>"
+    assert result.text == " so far so good.\n<summarize>"
+
+
+def test_text_mode_sends_vllm_fields_only_when_set_and_refuses_stop_token_ids(model_folder):
+    def lenient(body, n):  # takes text prompts and vLLM's sampling fields
+        if isinstance(body["prompt"], list):
+            return 400, json.dumps({"error": {"message": "prompt must be a string"}})
+        return 200, completion(" 4", "stop")
+
+    release = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, min_p=0.05)
+    with server(lenient) as (url, seen):
+        engine = engine_for(model_folder, url)
+        engine.generate([ask(engine)])
+        engine.generate([ask(engine, sampling=release, ignore_eos=True)])
+        with pytest.raises(LeapError, match="cannot stop at token ids"):
+            engine.generate([ask(engine, stop_token_ids=(13,))])
+        engine.close()
+    plain, tuned = seen[1]["body"], seen[2]["body"]
+    assert not {"top_k", "min_p", "ignore_eos", "stop_token_ids"} & plain.keys()
+    assert (tuned["top_k"], tuned["min_p"], tuned["ignore_eos"]) == (40, 0.05, True)
+    assert len(seen) == 3  # the stop token request never went out
+
+
+def test_plain_server_that_refuses_vllm_fields_is_one_clear_error(model_folder):
+    release = SamplingParams(temperature=0.6, top_p=0.95, top_k=40, min_p=0.05)
+    with server(text_only(lambda body: completion())) as (url, seen):
+        engine = engine_for(model_folder, url)
+        with pytest.raises(LeapError, match=r"HTTP 400: unknown field .*sent vLLM's top_k, min_p"):
+            engine.generate([ask(engine, sampling=release)])
+        engine.close()
+    assert len(seen) == 2  # token prompt, then text with the fields: no silent third try
+
+
+def test_a_closed_engine_refuses_to_generate(model_folder):
+    with server(lambda body, n: (200, completion(token_ids=[1]))) as (url, _):
+        engine = engine_for(model_folder, url)
+        engine.close()
+        engine.close()  # closing twice is fine
+        with pytest.raises(LeapError, match="was closed: create a new one"):
+            engine.generate([ask(engine)])
 
 
 def test_server_errors_are_retried_then_succeed(model_folder):

@@ -28,7 +28,7 @@ def small(**extra) -> LeapConfig:
 
 
 def run(engine, config, records=()):
-    engine.close()  # every run starts from an empty cache, as a new process would
+    engine.reset_cache()  # every run starts from an empty cache, as a new process would
     group = PeerGroup(engine, config, PROBLEM, records=records)
     out = []
     final = group.run(on_round=out.append)
@@ -141,15 +141,14 @@ def test_single_communication_fires_only_at_listed_positions(engine):
 def test_own_text_is_what_scoring_reads(leap_run):
     records, final = leap_run
     for answer in final.answers:
-        mine = [
-            s
-            for r in records
-            for row in r.paths
-            if row.path == answer.path
-            for s in row.segments
-            if s.kind == "reasoning"
-        ]
-        assert answer.own_text == own_text(mine, answer)
+        rows = [row for r in records for row in r.paths if row.path == answer.path]
+        written = "".join(s.text for row in rows for s in row.segments if s.kind == "reasoning")
+        answered = "".join(s.text for s in answer.segments if s.kind == "answer")
+        opener = prompts.FORCED_ANSWER_OPENER if answer.forced else ""
+        # The path's own reasoning, then its answer; no cue, summary request or peer block.
+        assert answer.own_text == written + opener + answered
+        assert prompts.PEERS_OPEN not in answer.own_text
+        assert prompts.SUMMARY_CUE.strip() not in answer.own_text
 
 
 def test_peer_answers_are_never_credited():

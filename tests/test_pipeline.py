@@ -18,18 +18,18 @@ import pytest
 from helpers import comparable, tiny_spec
 
 from leap.errors import LeapError
-from leap.runs import RunStore, load_run_problems
+from leap.runs import RunStore, load_run_problems, prepare_run
 from leap.runs.progress import subscribe
 from leap.runs.solve import solve_problem
 from leap.store import open_store
 
-pytestmark = pytest.mark.usefixtures("prefect_api")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 
 
 def run_flow(spec):
     from flows.benchmark import run_benchmark
 
-    return run_benchmark(spec)
+    return run_benchmark(prepare_run(spec))
 
 
 def scores(store_url: str, run_id: str) -> list[dict]:
@@ -107,6 +107,28 @@ def test_leap_run_gives_the_first_problem_a_head_start_with_the_same_results(ref
     assert scores(str(tmp_path), spec.run_id) == scores(store, spec.run_id)
     # The same round objects, each once: the head start and the task never both solved it.
     assert round_keys(str(tmp_path), spec.run_id) == round_keys(store, spec.run_id)
+
+
+def test_a_run_with_a_failed_problem_ends_failed_and_names_it(reference, tmp_path):
+    """A problem that cannot be solved fails its task; the flow must not report success."""
+    from leap.scoring.summary import RunSummary
+
+    store, spec = reference
+    url = str(tmp_path / "broken")
+    spec = spec.model_copy(update={"store": url})
+    first, second = load_run_problems(spec)
+    target = RunStore.open(url, spec.run_id)
+    target.create_or_check(spec)
+    # A stored round whose prompt is another problem's: the second problem cannot resume.
+    record = RunStore.open(store, spec.run_id).load_rounds(first.id)[0]
+    record.problem_id = second.id
+    target.save_round(record)
+    state = run_flow(spec)
+    assert state.is_failed()
+    assert f"({second.id})" in state.message and f"leap resume {spec.run_id}" in state.message
+    assert target.load_final(first.id) is not None  # the other problem was still solved
+    summary = RunSummary.from_json(target.read_result("summary.json"))
+    assert summary.failed_problems == [second.id]
 
 
 def test_same_run_id_with_another_spec_is_refused(reference):

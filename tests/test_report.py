@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 
 from leap.report import agreement_curve, render_report, write_markdown_summary
-from leap.scoring.metrics import majority_answer
+from leap.scoring.metrics import TokenTotals, majority_answer
+from leap.scoring.summary import RunSummary, ScoreRow
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "area", "base", "source"}
 HOSTILE = '</table></td><script>alert("x")</script><img src=x onerror=alert(1)> & "q"'
@@ -58,7 +61,43 @@ def check_html(page: str) -> TagChecker:
     return checker
 
 
-def make_run(n_problems: int, n_paths: int, seed: int = 0) -> tuple[dict, list, list]:
+def blank_summary(**values: Any) -> RunSummary:
+    """A summary of a run that scored nothing (4 paths), with `values` set."""
+    blank: dict[str, Any] = {
+        "run_id": "",
+        "benchmark": "",
+        "method": "",
+        "model": "",
+        "engine": "",
+        "config": {},
+        "n_problems": 0,
+        "n_scored": 0,
+        "n_paths": 4,
+        "failed_problems": [],
+        "wall_seconds": 0.0,
+        "created_at": "",
+        "tokens": TokenTotals(),
+    }
+    return RunSummary(**(blank | values))
+
+
+def score(problem_id: str, path: int = 0, **values: Any) -> ScoreRow:
+    """A score row with no answer, no tokens and nothing right, except `values`."""
+    blank: dict[str, Any] = {
+        "answer": None,
+        "gold": "",
+        "correct": False,
+        "finish_reason": "",
+        "forced_answer": False,
+        "rounds": 0,
+        **ScoreRow.token_fields(TokenTotals()),
+        "sequence_tokens": 0,
+        "sequence_sha256": "",
+    }
+    return ScoreRow(problem_id=problem_id, path=path, **(blank | values))
+
+
+def make_run(n_problems: int, n_paths: int, seed: int = 0) -> tuple[RunSummary, list, list]:
     rng = random.Random(seed)
     scores, agreement = [], []
     for p in range(n_problems):
@@ -67,46 +106,46 @@ def make_run(n_problems: int, n_paths: int, seed: int = 0) -> tuple[dict, list, 
         for i in range(n_paths):
             ok = rng.random() < 0.5
             scores.append(
-                {
-                    "problem_id": pid,
-                    "path": i,
-                    "answer": gold if ok else rng.choice([None, "7", "8"]),
-                    "gold": gold,
-                    "correct": ok,
-                    "finish_reason": "think_end",
-                    "reasoning_tokens": rng.randint(100, 900),
-                    "summary_tokens": 20,
-                    "injected_tokens": 30,
-                    "answer_tokens": 5,
-                    "rounds": 3,
-                }
+                score(
+                    pid,
+                    i,
+                    answer=gold if ok else rng.choice([None, "7", "8"]),
+                    gold=gold,
+                    correct=ok,
+                    finish_reason="think_end",
+                    reasoning_tokens=rng.randint(100, 900),
+                    summary_tokens=20,
+                    injected_tokens=30,
+                    answer_tokens=5,
+                    rounds=3,
+                )
             )
         for r in range(1, 4):
             answers = [rng.choice([None, gold, "7"]) for _ in range(n_paths)]
             agreement.append({"problem_id": pid, "round": r, "answers": answers})
-    summary = {
-        "run_id": "run-1",
-        "benchmark": "aime24",
-        "method": "leap",
-        "model": "smollm2-135m",
-        "config": {"n_paths": n_paths, "sampling": {"temperature": 0.6}},
-        "n_problems": n_problems,
-        "n_paths": n_paths,
-        "pass_at_1": 0.53333,
-        "cons_at_n": 0.6,
-        "pass_at_k": {"1": 0.53333, "2": 0.7, "4": 0.875},
-        "tokens": {
-            "reasoning": 123456,
-            "summary": 2000,
-            "injected": 3000,
-            "answer": 400,
-            "prompt_computed": 1000,
-            "prompt_reused": 3000,
-        },
-        "wall_seconds": 3725,
-        "failed_problems": [],
-        "created_at": "2026-01-03T10:00:00Z",
-    }
+    summary = blank_summary(
+        run_id="run-1",
+        benchmark="aime24",
+        method="leap",
+        model="smollm2-135m",
+        config={"n_paths": n_paths, "sampling": {"temperature": 0.6}},
+        n_problems=n_problems,
+        n_scored=n_problems,
+        n_paths=n_paths,
+        pass_at_1=0.53333,
+        cons_at_n=0.6,
+        pass_at_k={"1": 0.53333, "2": 0.7, "4": 0.875},
+        tokens=TokenTotals(
+            reasoning=123456,
+            summary=2000,
+            injected=3000,
+            answer=400,
+            prompt_computed=1000,
+            prompt_reused=3000,
+        ),
+        wall_seconds=3725,
+        created_at="2026-01-03T10:00:00Z",
+    )
     return summary, scores, agreement
 
 
@@ -147,10 +186,10 @@ def test_headline_numbers_are_shown():
 
 def test_per_problem_table_counts_correct_paths_and_majority():
     scores = [
-        {"problem_id": "p1", "path": i, "answer": a, "gold": "42", "correct": a == "42"}
+        score("p1", i, answer=a, gold="42", correct=a == "42")
         for i, a in enumerate(["42", "41", "42", None])
     ]
-    page = render_report({}, scores, [])
+    page = render_report(blank_summary(), scores, [])
     text = visible_text(page)
     assert "2/4" in text  # correct paths
     assert "(2/4)" in text  # votes for the majority answer "42"
@@ -164,11 +203,8 @@ def test_majority_follows_metrics_tie_rule():
     answers = [None, "9", "5", "5", "9"]
     expected = majority_answer(answers, lambda a, b: a == b)
     assert expected == "9"
-    scores = [
-        {"problem_id": "t", "path": i, "answer": a, "gold": "5", "correct": a == "5"}
-        for i, a in enumerate(answers)
-    ]
-    page = render_report({}, scores, [])
+    scores = [score("t", i, answer=a, gold="5", correct=a == "5") for i, a in enumerate(answers)]
+    page = render_report(blank_summary(), scores, [])
     row = re.search(r'<td class="pid">t</td>.*?</tr>', page, re.S).group(0)
     assert "<code>9</code>" in row
     assert '<span class="bad">✗</span>' in row
@@ -176,29 +212,29 @@ def test_majority_follows_metrics_tie_rule():
 
 def test_custom_equivalence_is_used_for_voting():
     answers = ["0.5", "1/2", "3"]
-    scores = [
-        {"problem_id": "q", "path": i, "answer": a, "gold": "1/2", "correct": a != "3"}
-        for i, a in enumerate(answers)
-    ]
-    plain = render_report({}, scores, [])
+    scores = [score("q", i, answer=a, gold="1/2", correct=a != "3") for i, a in enumerate(answers)]
+    plain = render_report(blank_summary(), scores, [])
     assert "(1/3)" in visible_text(plain)
     halves = {"0.5", "1/2"}
-    page = render_report({}, scores, [], equivalent=lambda a, b: a == b or {a, b} <= halves)
+    page = render_report(
+        blank_summary(), scores, [], equivalent=lambda a, b: a == b or {a, b} <= halves
+    )
     assert "(2/3)" in visible_text(page)
 
 
 def test_hostile_strings_are_escaped_everywhere():
     summary, scores, agreement = make_run(2, 3)
-    summary.update(
-        run_id=HOSTILE,
-        benchmark=HOSTILE,
-        model="</title><script>evil()</script>",
-        config={HOSTILE: HOSTILE},
-        failed_problems=[HOSTILE],
+    summary = summary.model_copy(
+        update={
+            "run_id": HOSTILE,
+            "benchmark": HOSTILE,
+            "model": "</title><script>evil()</script>",
+            "config": {HOSTILE: HOSTILE},
+            "failed_problems": [HOSTILE],
+        }
     )
-    for row in scores:
-        row.update(answer=HOSTILE, gold=HOSTILE, finish_reason=HOSTILE)
-    scores[0]["problem_id"] = HOSTILE
+    scores = [replace(row, answer=HOSTILE, gold=HOSTILE, finish_reason=HOSTILE) for row in scores]
+    scores[0] = replace(scores[0], problem_id=HOSTILE)
     agreement[0]["answers"][0] = HOSTILE
     agreement[1]["problem_id"] = '"><svg onload=alert(1)>'
     page = render_report(summary, scores, agreement)
@@ -217,7 +253,7 @@ def test_hostile_strings_are_escaped_everywhere():
 
 def test_no_external_references():
     summary, scores, agreement = make_run(4, 3)
-    summary["model"] = "https://example.org/model"  # text, not a reference
+    summary = summary.model_copy(update={"model": "https://example.org/model"})  # text only
     page = render_report(summary, scores, agreement)
     checker = check_html(page)
     for tag, attrs in checker.starts:
@@ -230,7 +266,7 @@ def test_no_external_references():
 
 
 def test_empty_inputs_render():
-    page = render_report({}, [], [])
+    page = render_report(blank_summary(), [], [])
     checker = check_html(page)
     text = " ".join(checker.texts)
     assert "—" in text
@@ -241,8 +277,8 @@ def test_empty_inputs_render():
 
 
 def test_missing_and_malformed_values_show_a_dash():
-    summary = {"pass_at_1": None, "cons_at_n": "high", "tokens": None, "pass_at_k": {"2": 0.5}}
-    scores = [{"problem_id": "only"}]  # no path, answer, correct or tokens
+    summary = blank_summary(pass_at_1=None, cons_at_n=None, pass_at_k={"2": 0.5})
+    scores = [score("only")]  # no answer, not correct, no tokens
     agreement = [{"problem_id": "only", "round": "x", "answers": None}]
     page = render_report(summary, scores, agreement)
     text = visible_text(page)
@@ -252,9 +288,9 @@ def test_missing_and_malformed_values_show_a_dash():
 
 
 def test_single_path_and_none_answers():
-    scores = [{"problem_id": "a", "path": 0, "answer": None, "gold": "1", "correct": False}]
+    scores = [score("a", gold="1")]
     agreement = [{"problem_id": "a", "round": 0, "answers": [None]}]
-    page = render_report({"n_paths": 1}, scores, agreement)
+    page = render_report(blank_summary(n_paths=1), scores, agreement)
     text = visible_text(page)
     assert "Cons@1" in text
     assert "0/1" in text
@@ -263,7 +299,7 @@ def test_single_path_and_none_answers():
 
 def test_large_run_30_by_8():
     summary, scores, agreement = make_run(30, 8, seed=3)
-    summary["failed_problems"] = ["prob-29", "never-scored"]
+    summary = summary.model_copy(update={"failed_problems": ["prob-29", "never-scored"]})
     page = render_report(summary, scores, agreement)
     checker = check_html(page)
     stacks = [a for t, a in checker.starts if t == "g" and a.get("class") == "stack"]
@@ -303,7 +339,7 @@ def test_agreement_chart_and_heatmap_show_values():
         {"problem_id": "a", "round": 1, "answers": ["1", None]},
         {"problem_id": "a", "round": 2, "answers": ["1", "1"]},
     ]
-    page = render_report({}, [], agreement)
+    page = render_report(blank_summary(), [], agreement)
     checker = check_html(page)
     assert sum(1 for t, _ in checker.starts if t == "svg") == 1
     assert sum(1 for t, _ in checker.starts if t == "polyline") == 2
@@ -350,8 +386,8 @@ def test_markdown_without_previous_has_no_delta_column():
 )
 def test_markdown_deltas(current, previous, expected):
     text = write_markdown_summary(
-        {"pass_at_1": current, "cons_at_n": current, "n_paths": 8},
-        {"run_id": "old-run", "pass_at_1": previous, "cons_at_n": previous},
+        blank_summary(pass_at_1=current, cons_at_n=current, n_paths=8),
+        blank_summary(run_id="old-run", pass_at_1=previous, cons_at_n=previous),
     )
     lines = text.splitlines()
     pass_row = next(line for line in lines if line.startswith("| Pass@1 |"))
@@ -362,14 +398,14 @@ def test_markdown_deltas(current, previous, expected):
 
 
 def test_markdown_delta_missing_side_is_a_dash():
-    text = write_markdown_summary({"pass_at_1": 0.5}, {"cons_at_n": 0.4})
+    text = write_markdown_summary(blank_summary(pass_at_1=0.5), blank_summary(cons_at_n=0.4))
     lines = text.splitlines()
     assert next(line for line in lines if line.startswith("| Pass@1 |")).endswith("| — |")
-    assert next(line for line in lines if line.startswith("| Cons@N |")) == "| Cons@N | — | — |"
+    assert next(line for line in lines if line.startswith("| Cons@4 |")) == "| Cons@4 | — | — |"
 
 
 def test_markdown_lists_failures_and_escapes_markup():
-    summary = {"run_id": "a|b<script>", "failed_problems": ["p_1", "p|2"], "wall_seconds": 42.0}
+    summary = blank_summary(run_id="a|b<script>", failed_problems=["p_1", "p|2"], wall_seconds=42.0)
     text = write_markdown_summary(summary)
     assert "**Failed problems (2):** p\\_1, p\\|2" in text
     assert "a\\|b\\<script\\>" in text
@@ -382,7 +418,7 @@ def test_markdown_lists_failures_and_escapes_markup():
 
 
 def test_markdown_of_empty_summary():
-    text = write_markdown_summary({})
+    text = write_markdown_summary(blank_summary())
     assert "| Pass@1 | — |" in text
-    assert "| Cons@N | — |" in text
-    assert "**Wall time:** —" in text
+    assert "| Cons@4 | — |" in text
+    assert "**Wall time:** 0.0 s" in text

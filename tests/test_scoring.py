@@ -1,14 +1,18 @@
-"""Tests for leap.scoring.answers: box extraction, choice letters, math-verify checks."""
+"""Tests for leap.scoring.answers: box extraction, choice letters, math-verify checks.
+
+The large tables of endings and answers are in test_scoring_tables.py; the time and
+memory bound of math checks in test_scoring_bounds.py.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import leap.scoring.answers as scoring
+import leap.scoring.equivalence as equivalence
 from leap.benchmarks.problem import Problem
 from leap.errors import LeapError
 from leap.scoring.answers import (
@@ -145,29 +149,17 @@ def test_math_verify_defaults_fail_in_threads_but_math_equal_does_not() -> None:
     assert results == [True]
 
 
-def test_math_equal_gives_up_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
+def test_identical_and_integer_answers_never_reach_math_verify(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_worker() -> None:
+        raise AssertionError("math-verify should not be needed here")
 
-    def stuck(gold: str, predicted: str) -> bool:
-        release.wait(30)
-        return True  # would be "correct" if math_equal waited for it
-
-    monkeypatch.setattr(scoring, "_check", stuck)
-    started = time.monotonic()
-    try:
-        assert math_equal("1", "2", timeout_s=0.2) is False
-    finally:
-        release.set()
-    assert time.monotonic() - started < 5
-
-
-def test_math_equal_treats_errors_as_wrong(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(gold: str, predicted: str) -> bool:
-        raise RuntimeError("sympy exploded")
-
-    monkeypatch.setattr(scoring, "_check", broken)
-    assert math_equal("1", "2") is False
-    assert math_equal("7", "7") is True  # identical strings never reach math-verify
+    monkeypatch.setattr(equivalence, "shared_pool", no_worker)
+    assert math_equal("7", "7") is True
+    assert math_equal(r"\frac{1}{2}", r" \frac{1}{2} ") is True
+    assert math_equal("84", "084") is True
+    assert math_equal("84", "85") is False
 
 
 MATH = Problem(id="m1", question="What is 12 * 7?", answer="84")
@@ -180,21 +172,39 @@ CHOICE = Problem(
 @pytest.mark.parametrize(
     ("text", "problem", "expected"),
     [
-        (r"12*7 = 84, so \boxed{84}", MATH, Scored("84", True)),
-        (r"\boxed{84} hmm, no: \boxed{85}", MATH, Scored("85", False)),
-        (r"I think \boxed{84", MATH, Scored(None, False)),
-        (r"\boxed{ }", MATH, Scored(None, False)),
-        ("The answer is 84.", MATH, Scored(None, False)),  # only boxed answers count
-        (r"\boxed{0.5}", HALF, Scored("0.5", True)),
-        (r"\boxed{\dfrac{1}{2}}", HALF, Scored(r"\dfrac{1}{2}", True)),
-        (r"\boxed{C}", CHOICE, Scored("C", True)),
-        ("Answer: B", CHOICE, Scored("B", False)),
-        ("Answer: E", CHOICE, Scored("E", False)),  # E exists: the problem has five choices
-        ("no idea", CHOICE, Scored(None, False)),
+        (r"12*7 = 84, so \boxed{84}", MATH, Scored("84", True, "boxed")),
+        (r"\boxed{84} hmm, no: \boxed{85}", MATH, Scored("85", False, "boxed")),
+        (r"I think \boxed{84", MATH, Scored(None, False, "none")),
+        (r"\boxed{ }", MATH, Scored(None, False, "none")),
+        ("The answer is 84.", MATH, Scored(None, False, "none")),  # only boxed answers count
+        (r"\boxed{0.5}", HALF, Scored("0.5", True, "boxed")),
+        (r"\boxed{\dfrac{1}{2}}", HALF, Scored(r"\dfrac{1}{2}", True, "boxed")),
+        (r"\boxed{9^{9^{9}}}", MATH, Scored("9^{9^{9}}", False, "timeout")),
+        (r"\boxed{C}", CHOICE, Scored("C", True, "boxed")),
+        ("Answer: B", CHOICE, Scored("B", False, "answer-line")),
+        # E exists: the problem has five choices
+        ("Answer: E", CHOICE, Scored("E", False, "answer-line")),
+        ("So the correct option is C.", CHOICE, Scored("C", True, "phrase")),
+        ("no idea", CHOICE, Scored(None, False, "none")),
+        ("(A) 1 (B) 2 (C) 3", CHOICE, Scored(None, False, "none")),  # echoed options
     ],
 )
 def test_score_text(text: str, problem: Problem, expected: Scored) -> None:
     assert score_text(text, problem) == expected
+
+
+@pytest.mark.parametrize(
+    ("scored", "verdict"),
+    [
+        (Scored("84", True, "boxed"), "correct"),
+        (Scored("85", False, "boxed"), "wrong"),
+        (Scored("C", False, "phrase"), "wrong"),
+        (Scored(None, False, "none"), "unanswered"),
+        (Scored("9^{9^{9}}", False, "timeout"), "timeout"),
+    ],
+)
+def test_verdict_separates_unanswered_and_timeout_from_wrong(scored: Scored, verdict: str) -> None:
+    assert scored.verdict == verdict
 
 
 def test_score_text_rejects_unknown_kind() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -11,17 +10,11 @@ import pytest
 from leap.errors import ObjectExistsError, StoreError
 from leap.store import LocalStore, ObjectStore, S3Store, open_store
 
-# The s3_server and s3_bucket fixtures come from tests/conftest.py.
+# The s3_bucket fixture (a real moto server) comes from tests/s3server.py.
+pytestmark = pytest.mark.usefixtures("no_aws_env")
 
 
-@pytest.fixture(autouse=True)
-def _no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
     if request.param == "local":
         return open_store(str(tmp_path / "runs"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,7 @@ TOKEN = "leak-check-token-Qx7"
 KEY_ID = "AKIALEAKCHECK0000001"
 
 
-@pytest.fixture(autouse=True)
-def _no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("no_aws_env")
 
 
 def test_local_forms(tmp_path: Path) -> None:

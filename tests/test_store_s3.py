@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import traceback
@@ -10,27 +9,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from botocore.exceptions import ClientError
-from s3server import MotoS3, S3Bucket, free_port
+from helpers import free_port
+from s3server import MotoS3, S3Bucket
 
 from leap.errors import ObjectExistsError, StoreError
 from leap.store import ObjectStore, S3Options, S3Store, open_store
 from leap.store.s3_errors import is_exists_conflict
 
-# Fixtures s3_server and s3_bucket (a later tests/conftest.py may register them globally).
+# Fixtures s3_server and s3_bucket come from tests/s3server.py, no_aws_env from conftest.
+pytestmark = pytest.mark.usefixtures("no_aws_env")
 
 KEY_ID = "AKIALEAKCHECK0000001"
 SECRET = "leak-check-secret-Zq9"
 TOKEN = "leak-check-token-Qx7"
 FAST = {"max_attempts": 2, "connect_timeout": 1.0, "read_timeout": 3.0}
-
-
-@pytest.fixture(autouse=True)
-def _no_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +120,7 @@ def _operations(store: ObjectStore) -> list[Callable[[], object]]:
     ]
 
 
+@pytest.mark.slow  # starts its own moto server
 @pytest.mark.parametrize("known_key", [False, True], ids=["unknown-key", "wrong-secret"])
 def test_bad_credentials_are_named_not_shown(
     auth_server: tuple[MotoS3, str], known_key: bool
@@ -151,6 +144,7 @@ def test_bad_credentials_are_named_not_shown(
         assert "s3://some-bucket/runs" in message
 
 
+@pytest.mark.slow  # starts its own moto server
 def test_bad_credentials_from_environment(
     auth_server: tuple[MotoS3, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,6 +181,7 @@ def test_unreachable_endpoint_fails_fast() -> None:
         assert seconds < 30
 
 
+@pytest.mark.slow  # starts its own moto server
 def test_stopped_server_then_restart_resumes() -> None:
     """Thread mode: the server dies mid-run, calls fail fast, a restart keeps the data."""
     with MotoS3() as server:
@@ -212,6 +207,7 @@ def test_stopped_server_then_restart_resumes() -> None:
         assert len(store.list("r1/problems/p1/round-")) == 2
 
 
+@pytest.mark.slow  # starts its own moto server
 def test_process_server_restarts_on_same_port_but_empty() -> None:
     """Process mode: a restart is a fresh moto, so the bucket is gone (documented)."""
     with MotoS3("process") as server:

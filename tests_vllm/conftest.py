@@ -8,11 +8,14 @@ working vLLM fails loudly instead of skipping.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The engine contract and the test servers live with the main lane's tests.
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LEAP_HOME", str(ROOT / ".cache" / "leap"))
 os.environ.setdefault("VLLM_CACHE_ROOT", str(ROOT / ".cache" / "vllm"))
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
@@ -23,9 +26,9 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import vllm  # noqa: E402,F401 - the lane must fail here when vLLM does not import
 from lane import BLOCK  # noqa: E402
 
-from leap.engines.options import EngineOptions  # noqa: E402
+from leap.engines.options import VllmOptions  # noqa: E402
 
-LANE_OPTIONS = EngineOptions(block_size=BLOCK, max_model_len=4096)
+LANE_OPTIONS = VllmOptions(block_size=BLOCK, max_model_len=4096)
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ CONFIG = LeapConfig(
 
 @pytest.fixture(scope="module")
 def solved(vllm_engine):
-    vllm_engine.reset_prefix_cache()
+    vllm_engine.reset_cache()
     engine = Recording(vllm_engine)
     records = []
     final = PeerGroup(engine, CONFIG, PROBLEM).run(on_round=records.append)
@@ -69,7 +69,7 @@ def test_a_stored_problem_resumes_through_vllm_with_the_same_rounds(vllm_engine,
     group = PeerGroup(vllm_engine, CONFIG, PROBLEM, cache_prefix="vllm-run/farm")
     first = group.step()
     run.save_round(first)
-    vllm_engine.reset_prefix_cache()  # as if the worker had died: nothing cached
+    vllm_engine.reset_cache()  # as if the worker had died: nothing cached
     final = solve_problem(vllm_engine, spec, PROBLEM, run)
     assert len(final.answers) == CONFIG.n_paths
     stored = run.load_rounds(PROBLEM.id)

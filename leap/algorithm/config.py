@@ -18,20 +18,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Sampling(_Strict):
-    """Sampling settings; the defaults are the LeaP paper's (temperature 0.6, top-p 0.95)."""
-
-    temperature: float = Field(0.6, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    top_k: int = Field(0, ge=0, description="0 turns top-k filtering off")
-    min_p: float = Field(0.0, ge=0, le=1)
-
-    def params(self) -> SamplingParams:
-        return SamplingParams(
-            temperature=self.temperature, top_p=self.top_p, top_k=self.top_k, min_p=self.min_p
-        )
-
-
 class LeapConfig(_Strict):
     """How one problem is solved by a peer group.
 
@@ -57,7 +43,7 @@ class LeapConfig(_Strict):
         True, description="drop the trailing unfinished paragraph before a summary"
     )
     think_end: str = Field("</think>", min_length=1, description="end-of-thinking marker")
-    sampling: Sampling = Sampling()
+    sampling: SamplingParams = SamplingParams()
     seed: int = 0
 
     @model_validator(mode="after")

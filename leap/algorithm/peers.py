@@ -166,7 +166,7 @@ class PeerGroup:
                     prompt_ids=prompt,
                     max_new_tokens=self.config.answer_max_tokens,
                     seed=seed,
-                    sampling=self.config.sampling.params(),
+                    sampling=self.config.sampling,
                     cache_key=self._cache_key(path),
                 )
             )
@@ -197,7 +197,7 @@ class PeerGroup:
             prompt_ids=list(path.tokens),
             max_new_tokens=min(self.config.tokens_per_round, budget),
             seed=self._seed(path, r, "reason"),
-            sampling=self.config.sampling.params(),
+            sampling=self.config.sampling,
             stop=tuple(stop),
             cache_key=self._cache_key(path),
         )
@@ -240,7 +240,7 @@ class PeerGroup:
                     prompt_ids=list(path.tokens),
                     max_new_tokens=self.config.summary_max_tokens,
                     seed=seed,
-                    sampling=self.config.sampling.params(),
+                    sampling=self.config.sampling,
                     stop=(prompts.SUMMARY_CLOSE,),
                     cache_key=self._cache_key(path),
                 )
@@ -283,10 +283,13 @@ class PeerGroup:
         path.injected_tokens += len(ids)
 
     def _split_unfinished_paragraph(self, ids: list[int]) -> tuple[list[int], list[int]]:
-        """Cut after the last blank line of this round's text; keep all if there is none."""
-        pieces = [self.engine.decode([t]) for t in ids]
-        text = "".join(pieces)
-        cut = text.rfind("\n\n")
+        """Cut after the last blank line of this round's text; keep all if there is none.
+
+        The text is each token's own text (`Engine.token_texts`, looked up rather than
+        decoded one call per token) joined, so a running length says where each ends.
+        """
+        pieces = self.engine.token_texts(ids)
+        cut = "".join(pieces).rfind("\n\n")
         if cut <= 0:
             return ids, []
         target, length = cut + 2, 0

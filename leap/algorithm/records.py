@@ -7,6 +7,7 @@ alone are enough to rebuild a peer group and continue it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -55,6 +56,11 @@ class RoundRecord:
     wall_seconds: float = 0.0
     generate_seconds: float = 0.0
     summary_seconds: float = 0.0
+
+
+def path_rows(rounds: Sequence[RoundRecord], path: int) -> list[PathRound]:
+    """Path `path`'s row of every round in `rounds` it was active in, in round order."""
+    return [row for record in rounds for row in record.paths if row.path == path]
 
 
 @dataclass(slots=True)

@@ -97,6 +97,7 @@ GPQA_DIAMOND = Benchmark(
         metadata=(("domain", ("domain", "High-level domain")),),
     ),
     shuffle_choices=True,
+    option_count=4,
 )
 
 SMOKE = Benchmark(

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from leap.benchmarks.problem import CHOICE_LETTERS, Problem
 
+logger = logging.getLogger("leap")
+
 # A dict-looking string longer than this is not an option list; refuse before parsing.
 _MAX_OPTIONS_TEXT = 100_000
+# Fewer rows than this can share one answer letter by chance; no warning for them.
+_FEW_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -98,3 +104,23 @@ def shuffle_choices(problem: Problem, seed: int) -> Problem:
         answer=CHOICE_LETTERS[order.index(correct)],
         metadata={**problem.metadata, "choice_order": order},
     )
+
+
+def warn_if_answers_never_move(problems: Sequence[Problem], benchmark: str) -> None:
+    """Log a warning when every choice problem has its correct option at one position.
+
+    Such a benchmark (the public GPQA copies list the correct option first) is passed by
+    always answering that letter; a seeded shuffle of the options fixes it.
+    """
+    letters = {problem.answer for problem in problems if problem.kind == "choice"}
+    count = sum(problem.kind == "choice" for problem in problems)
+    if count >= _FEW_ROWS and len(letters) == 1:
+        (letter,) = letters
+        logger.warning(
+            "benchmark %s: the correct option is (%s) in all %d questions, so always "
+            "answering %s scores 100%%; shuffle the options (shuffle_choices, with a seed).",
+            benchmark,
+            letter,
+            count,
+            letter,
+        )

@@ -82,10 +82,14 @@ class Benchmark:
     generator: Callable[[int], list[Problem]] | None = None
     # Shuffle choice options per problem with a seeded permutation at load time.
     shuffle_choices: bool = False
+    # Choice benchmarks: the number of options every row must have (None: any, 2-10).
+    option_count: int | None = None
 
     def __post_init__(self) -> None:
         if (self.hub is None) == (self.generator is None):
             raise ValueError(f"benchmark {self.name!r} needs exactly one of hub or generator")
+        if self.option_count is not None and self.kind != "choice":
+            raise ValueError(f"benchmark {self.name!r} has an option count but is not a choice")
 
     def describe_source(self) -> str:
         if self.hub is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from leap.benchmarks.cache import cache_path, read_cache, write_cache
 from leap.benchmarks.catalog import BENCHMARKS
-from leap.benchmarks.choices import shuffle_choices
+from leap.benchmarks.choices import shuffle_choices, warn_if_answers_never_move
 from leap.benchmarks.declarations import Benchmark, FieldMap
 from leap.benchmarks.files import read_rows
 from leap.benchmarks.hub import download
@@ -106,6 +106,8 @@ def load_benchmark_with_report(name: str, options: LoadOptions | None = None) ->
             shuffle = options.shuffle_choices
     if shuffle:
         problems = [shuffle_choices(p, options.seed) if p.kind == "choice" else p for p in problems]
+    else:
+        warn_if_answers_never_move(problems, name)
     if options.limit is not None:
         problems = problems[: options.limit]
     report = LoadReport(benchmark=name, source=source, problems=len(problems), skipped=skipped)
@@ -157,6 +159,7 @@ def _load_declared(benchmark: Benchmark, options: LoadOptions) -> tuple[list[Pro
         fields=_with_overrides(benchmark.fields, options),
         kind=benchmark.kind,
         skip_invalid=options.skip_invalid,
+        option_count=benchmark.option_count,
     )
     write_cache(cache, normalized.problems, source=source, skipped=normalized.skipped)
     return normalized.problems, source, normalized.skipped

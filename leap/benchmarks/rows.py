@@ -43,19 +43,21 @@ def normalize_rows(
     fields: FieldMap,
     kind: ProblemKind,
     skip_invalid: bool = False,
+    option_count: int | None = None,
 ) -> NormalizedRows:
     """Validate every row and build problems in source order.
 
     A bad row (no question, no answer, repeated id, a choice answer that is not one of
-    the choices, unreadable options) raises LeapError naming `source`, the 1-based row
-    and the field; with `skip_invalid` it is logged as a warning and left out instead.
+    the choices, unreadable options, a number of options other than `option_count`)
+    raises LeapError naming `source`, the 1-based row and the field; with `skip_invalid`
+    it is logged as a warning and left out instead.
     """
     problems: list[Problem] = []
     first_row_of: dict[str, int] = {}
     skipped = 0
     for row_number, row in enumerate(rows, start=1):
         try:
-            problem = _row_to_problem(row, row_number, fields, kind)
+            problem = _row_to_problem(row, row_number, fields, kind, option_count)
             if problem.id in first_row_of:
                 raise InvalidRow(
                     _names(fields.id),
@@ -77,7 +79,9 @@ def normalize_rows(
     return NormalizedRows(problems=problems, skipped=skipped)
 
 
-def _row_to_problem(row: Any, row_number: int, fields: FieldMap, kind: ProblemKind) -> Problem:
+def _row_to_problem(
+    row: Any, row_number: int, fields: FieldMap, kind: ProblemKind, option_count: int | None
+) -> Problem:
     if not isinstance(row, dict):
         raise InvalidRow("(row)", "is not an object with named fields")
     question = _first_text(row, fields.question)
@@ -86,7 +90,7 @@ def _row_to_problem(row: Any, row_number: int, fields: FieldMap, kind: ProblemKi
     problem_id = _problem_id(row, row_number, fields)
     metadata = _metadata(row, fields)
     if kind == "choice":
-        choices, answer = _choices_and_answer(row, fields)
+        choices, answer = _choices_and_answer(row, fields, option_count)
     else:
         choices = ()
         answer = _first_text(row, fields.answer)
@@ -105,13 +109,21 @@ def _row_to_problem(row: Any, row_number: int, fields: FieldMap, kind: ProblemKi
         raise InvalidRow("(row)", f"is not a valid problem ({exc})") from exc
 
 
-def _choices_and_answer(row: dict[str, Any], fields: FieldMap) -> tuple[tuple[str, ...], str]:
+def _choices_and_answer(
+    row: dict[str, Any], fields: FieldMap, option_count: int | None
+) -> tuple[tuple[str, ...], str]:
     column = next((name for name in fields.choices if row.get(name) is not None), None)
     if column is not None:
         try:
             options = parse_options(row[column])
         except ValueError as exc:
             raise InvalidRow(repr(column), str(exc)) from exc
+        if option_count is not None and len(options.texts) != option_count:
+            raise InvalidRow(
+                repr(column),
+                f"has {len(options.texts)} options, but every question of this benchmark "
+                f"has {option_count}",
+            )
         answer = _first_text(row, fields.answer)
         if answer is None:
             raise InvalidRow(_names(fields.answer), "is missing or empty")

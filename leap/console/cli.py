@@ -6,8 +6,11 @@ traceback unless `LEAP_DEBUG=1`.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from leap.console.settings import leap_settings, load_spec_file, parse_columns, parse_engine_options
+from leap.console.settings import (
+    leap_settings,
+    load_spec_file,
+    parse_columns,
+    parse_engine_options,
+    refuse_options_beside_spec,
+)
 from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
 from leap.errors import LeapError
 
@@ -52,7 +61,49 @@ EngineOption = typer.Option(
 )
 
 
+# The LeaP options of `solve` and `run`, declared once: name -> (type, option).
+LEAP_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "config_file": (Path | None, ConfigFile),
+    "method": (str | None, MethodOption),
+    "n_paths": (int | None, PathsOption),
+    "tokens_per_round": (int | None, RoundOption),
+    "top_k": (int | None, TopKOption),
+    "router": (str | None, RouterOption),
+    "similarity": (str | None, SimilarityOption),
+    "max_tokens": (int | None, MaxTokensOption),
+    "summary_max_tokens": (int | None, SummaryOption),
+    "answer_max_tokens": (int | None, AnswerOption),
+    "temperature": (float | None, TemperatureOption),
+    "top_p": (float | None, TopPOption),
+    "seed": (int | None, SeedOption),
+}
+
+
+def with_leap_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` every LeaP option; it receives them as one `leap_options` mapping.
+
+    Typer reads a command's parameters from its signature, so the wrapper shows the
+    command's own parameters followed by the shared ones.
+    """
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "leap_options"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in LEAP_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        leap_options = {name: kwargs.pop(name) for name in LEAP_OPTIONS}
+        return command(*args, leap_options=leap_options, **kwargs)
+
+    annotations = {k: v for k, v in command.__annotations__.items() if k != "leap_options"}
+    wrapper.__annotations__ = {**annotations, **{n: k for n, (k, _) in LEAP_OPTIONS.items()}}
+    wrapper.__signature__ = inspect.Signature(own + shared)  # type: ignore[attr-defined]
+    return wrapper
+
+
 @app.command()
+@with_leap_options
 def solve(
     question: str = typer.Argument(..., help="The problem to solve."),
     answer: str | None = typer.Option(None, "--answer", "-a", help="Gold answer, to score."),
@@ -63,39 +114,12 @@ def solve(
     dtype: str = DtypeOption,
     engine: str = EngineKind,
     engine_option: list[str] | None = EngineOption,
-    config_file: Path | None = ConfigFile,
-    method: str | None = MethodOption,
-    n_paths: int | None = PathsOption,
-    tokens_per_round: int | None = RoundOption,
-    top_k: int | None = TopKOption,
-    router: str | None = RouterOption,
-    similarity: str | None = SimilarityOption,
-    max_tokens: int | None = MaxTokensOption,
-    summary_max_tokens: int | None = SummaryOption,
-    answer_max_tokens: int | None = AnswerOption,
-    temperature: float | None = TemperatureOption,
-    top_p: float | None = TopPOption,
-    seed: int | None = SeedOption,
+    leap_options: dict[str, Any] | None = None,
 ) -> None:
     """Solve one question with a peer group and print each path's answer."""
     from leap.console.solve import run_solve
 
-    config = leap_settings(
-        config_file,
-        model,
-        method=method,
-        n_paths=n_paths,
-        tokens_per_round=tokens_per_round,
-        top_k=top_k,
-        router=router,
-        similarity=similarity,
-        max_tokens=max_tokens,
-        summary_max_tokens=summary_max_tokens,
-        answer_max_tokens=answer_max_tokens,
-        seed=seed,
-        temperature=temperature,
-        top_p=top_p,
-    )
+    config = leap_settings(model, **(leap_options or {}))
     run_solve(
         question,
         answer,
@@ -104,7 +128,7 @@ def solve(
         dtype=dtype,
         config=config,
         engine=engine,
-        engine_options=parse_engine_options(engine_option or []),
+        engine_options=parse_engine_options(engine, engine_option or []),
     )
 
 
@@ -114,13 +138,21 @@ StoreOption = typer.Option(
 
 
 @app.command()
+@with_leap_options
 def run(
+    ctx: typer.Context,
     benchmark: str = typer.Option("smoke", "--benchmark", "-b", help="Name or file:PATH."),
     run_id: str | None = typer.Option(None, "--run-id", help="Continue or name this run."),
     store: str = StoreOption,
     limit: int | None = typer.Option(None, help="Only the first N problems."),
     data: str | None = typer.Option(None, help="Local copy of a public benchmark."),
     skip_invalid: bool = typer.Option(False, help="Skip invalid dataset rows with a warning."),
+    shuffle_choices: bool | None = typer.Option(
+        None,
+        "--shuffle-choices/--keep-choice-order",
+        help="Shuffle multiple-choice options with the run seed (default: the benchmark's "
+        "own choice: named GPQA shuffles, file: benchmarks keep the file's order).",
+    ),
     column: list[str] | None = typer.Option(
         None, help="Column mapping for file: benchmarks, e.g. question=problem (repeat it)."
     ),
@@ -132,42 +164,16 @@ def run(
     spec_file: Path | None = typer.Option(
         None, "--spec", help="YAML file of a whole run spec (docs: README, Configuration)."
     ),
-    config_file: Path | None = ConfigFile,
-    method: str | None = MethodOption,
-    n_paths: int | None = PathsOption,
-    tokens_per_round: int | None = RoundOption,
-    top_k: int | None = TopKOption,
-    router: str | None = RouterOption,
-    similarity: str | None = SimilarityOption,
-    max_tokens: int | None = MaxTokensOption,
-    summary_max_tokens: int | None = SummaryOption,
-    answer_max_tokens: int | None = AnswerOption,
-    temperature: float | None = TemperatureOption,
-    top_p: float | None = TopPOption,
-    seed: int | None = SeedOption,
+    leap_options: dict[str, Any] | None = None,
 ) -> None:
     """Run (or continue) a benchmark as a Prefect flow; prints where the report is."""
     from leap.console.run import execute
     from leap.runs import parse_spec
 
     if spec_file is not None:
+        refuse_options_beside_spec(ctx, spec_file, allowed={"spec_file", "run_id"})
         sys.exit(execute(load_spec_file(spec_file, run_id=run_id)))
-    config = leap_settings(
-        config_file,
-        model,
-        method=method,
-        n_paths=n_paths,
-        tokens_per_round=tokens_per_round,
-        top_k=top_k,
-        router=router,
-        similarity=similarity,
-        max_tokens=max_tokens,
-        summary_max_tokens=summary_max_tokens,
-        answer_max_tokens=answer_max_tokens,
-        seed=seed,
-        temperature=temperature,
-        top_p=top_p,
-    )
+    config = leap_settings(model, **(leap_options or {}))
     spec = parse_spec(
         {
             "run_id": run_id,
@@ -175,11 +181,12 @@ def run(
             "limit": limit,
             "data": data,
             "skip_invalid": skip_invalid,
+            "shuffle_choices": shuffle_choices,
             "columns": parse_columns(column or []),
             "leap": config.model_dump(),
             "model": model,
             "engine": engine,
-            "engine_options": parse_engine_options(engine_option or []),
+            "engine_options": parse_engine_options(engine, engine_option or []),
             "dtype": dtype,
             "store": store,
             "concurrency": concurrency,
@@ -205,8 +212,9 @@ def resume(
     if concurrency is not None:
         update["concurrency"] = concurrency
     if engine_option:
-        stored = spec.engine_options.model_dump(exclude_defaults=True)
-        update["engine_options"] = parse_engine_options(engine_option, stored)
+        update["engine_options"] = parse_engine_options(
+            spec.engine, engine_option, spec.engine_options
+        )
     sys.exit(execute(spec.model_copy(update=update)))
 
 

@@ -19,24 +19,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leap.benchmarks.problem import Problem
-from leap.engines.factory import shared_engine
-from leap.runs import RunSpec, RunStore, head_start, load_run_problems, new_run_id
+from leap.report.format import verdict_counts
+from leap.runs import PreparedRun, RunSpec, RunStore, load_run_problems, prepare_run
 from leap.runs.progress import ProgressEvent, subscribe
+from leap.runs.results import RunResults
 from leap.stop import request_stop
 
 console = Console()
-
-
-def prepare(spec: RunSpec) -> tuple[RunSpec, list[Problem], RunStore]:
-    """Fix the run id, check the store and the spec, load the problems; no generation."""
-    if spec.run_id is None:
-        spec = spec.model_copy(update={"run_id": new_run_id(spec)})
-    problems = load_run_problems(spec)
-    run = RunStore.open(spec.store, spec.run_id)
-    run.store.check()
-    run.create_or_check(spec)
-    return spec, problems, run
 
 
 def execute(spec: RunSpec) -> int:
@@ -44,9 +33,9 @@ def execute(spec: RunSpec) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The ephemeral API's 20 s default is too short on a loaded 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    spec, problems, run = prepare(spec)
-    total = len(problems)
-    console.print(f"run [bold]{spec.run_id}[/] · {total} problems · store {run.store.url}")
+    run = prepare_run(spec)
+    total = len(run.problems)
+    console.print(f"run [bold]{run.run_id}[/] · {total} problems · store {run.store.store.url}")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -71,7 +60,7 @@ def execute(spec: RunSpec) -> int:
         unsubscribe = subscribe(show)
         try:
             with _stop_on_sigterm():
-                state = _start_and_run(spec, problems, run)
+                state = _start_and_run(run)
         except (Exception, SystemExit):
             raise
         except BaseException:  # Ctrl-C, SIGTERM, or Prefect's termination signal
@@ -82,10 +71,10 @@ def execute(spec: RunSpec) -> int:
         finally:
             unsubscribe()
     if stopped:
-        _exit_now(spec)
+        _exit_now(run)
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
-    if state.is_failed() or not isinstance(summary, dict):
-        console.print(f"[bold red]run {spec.run_id} did not complete:[/] {state.message}")
+    if state.is_failed() or not isinstance(summary, RunResults):
+        console.print(f"[bold red]run {run.run_id} did not complete:[/] {state.message}")
         return 1
     _print_summary(summary)
     return 0
@@ -112,16 +101,16 @@ def _stop_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _exit_now(spec: RunSpec) -> None:
+def _exit_now(run: PreparedRun) -> None:
     """End the process now. The engines stop their threads at the next step (`leap.stop`);
     exiting here also covers a thread blocked elsewhere (an HTTP call to a server).
 
     Every stored round is complete (objects are written atomically), so only the rounds
     in flight are lost, as after a crash.
     """
-    command = escape(f"leap resume {spec.run_id} --store {spec.store}")
+    command = escape(f"leap resume {run.run_id} --store {run.spec.store}")
     console.print(
-        f"run {spec.run_id} stopped; its stored rounds are kept: continue it with `{command}`",
+        f"run {run.run_id} stopped; its stored rounds are kept: continue it with `{command}`",
         soft_wrap=True,
     )
     from flows.api import stop_ephemeral_api
@@ -132,16 +121,16 @@ def _exit_now(spec: RunSpec) -> None:
     os._exit(130)
 
 
-def _start_and_run(spec: RunSpec, problems: list[Problem], run: RunStore):
+def _start_and_run(run: PreparedRun):
     """Load the engine, give the first problems a head start, then run the flow.
 
-    A model that cannot load is reported here, before Prefect starts. While Prefect is
-    imported and its temporary API server boots (in its own process), the first problems
-    are already being solved (see `leap.runs.head_start`); their tasks take over when the flow
-    reaches them.
+    A model that cannot load is reported here, before Prefect starts and before anything
+    is written under the run id. While Prefect is imported and its temporary API server
+    boots (in its own process), the first problems are already being solved (see
+    `leap.runs.head_start`); their tasks take over when the flow reaches them.
     """
-    engine = shared_engine(spec.engine, spec.model, spec.dtype, spec.engine_options)
-    head_start.start(engine, spec, problems, run, spec.concurrency)
+    engine = run.begin()
+    run.head_start.start(engine, run)
     from flows.api import start_ephemeral_api
 
     api = start_ephemeral_api()
@@ -149,25 +138,29 @@ def _start_and_run(spec: RunSpec, problems: list[Problem], run: RunStore):
 
     if api is not None:
         api.join()
-    return run_benchmark(spec)
+    return run_benchmark(run)
 
 
-def _print_summary(summary: dict) -> None:
-    table = Table("metric", "value", title=f"run {summary['run_id']}")
-    for key, label in (("pass_at_1", "Pass@1"), ("cons_at_n", f"Cons@{summary['n_paths']}")):
-        if key in summary:
-            table.add_row(label, f"{100 * summary[key]:.1f}%")
-    tokens = summary.get("tokens", {})
-    table.add_row("reasoning tokens", str(tokens.get("reasoning", 0)))
+def _print_summary(results: RunResults) -> None:
+    summary = results.summary
+    table = Table("metric", "value", title=f"run {summary.run_id}")
+    for value, label in (
+        (summary.pass_at_1, "Pass@1"),
+        (summary.cons_at_n, f"Cons@{summary.n_paths}"),
+        (summary.answered_rate, "answered"),
+    ):
+        if value is not None:
+            table.add_row(label, f"{100 * value:.1f}%")
+    table.add_row("paths", verdict_counts(summary.verdicts, summary.truncated_paths))
+    tokens = summary.tokens
+    table.add_row("reasoning tokens", str(tokens.reasoning))
     table.add_row(
-        "prompt tokens computed / reused",
-        f"{tokens.get('prompt_computed', 0)} / {tokens.get('prompt_reused', 0)}",
+        "prompt tokens computed / reused", f"{tokens.prompt_computed} / {tokens.prompt_reused}"
     )
-    table.add_row("wall time", f"{summary.get('wall_seconds', 0):.1f}s")
+    table.add_row("wall time", f"{summary.wall_seconds:.1f}s")
     console.print(table)
-    locations = summary.get("locations", {})
-    if "report" in locations:
-        console.print(f"report: {locations['report']}")
+    if "report" in results.locations:
+        console.print(f"report: {results.locations['report']}")
 
 
 def print_status(store: str, run_id: str) -> None:
@@ -199,5 +192,4 @@ def rebuild_report(store: str, run_id: str) -> None:
     run = RunStore.open(store, run_id)
     spec = run.read_spec()
     problems = load_run_problems(spec)
-    results = build_results(spec, run, problems)
-    _print_summary({**results.summary, "locations": results.locations})
+    _print_summary(build_results(spec, run, problems))

@@ -50,7 +50,7 @@ CPU_PRESET = {
 }
 
 
-def leap_settings(config_file: Path | None, model: str, **options: Any):
+def leap_settings(model: str, config_file: Path | None = None, **options: Any):
     """LeapConfig from an optional YAML file, the given options, and the CPU preset."""
     overrides = config_overrides(**options)
     if config_file is None and model == DEFAULT_MODEL:
@@ -69,6 +69,26 @@ def load_spec_file(path: Path, run_id: str | None = None):
     return parse_spec(data, source=str(path))
 
 
+def refuse_options_beside_spec(ctx: Any, spec_file: Path, allowed: set[str]) -> None:
+    """A spec file holds the whole run: refuse options typed beside it (they would be ignored).
+
+    `ctx` is the command's click context; options that only hold defaults or come from
+    the environment are fine.
+    """
+    # By name: typer carries its own copy of click, whose enum is not click's.
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name not in allowed
+        and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"
+    ]
+    if given:
+        raise LeapError(
+            f"--spec {spec_file} holds the whole run, so {', '.join(given)} would be ignored: "
+            "put those settings in the spec file, or leave out --spec."
+        )
+
+
 def parse_columns(pairs: list[str]) -> dict[str, str]:
     """`question=problem` pairs as a mapping; a malformed pair is a user error."""
     return parse_pairs(pairs, "--column", "question=problem")
@@ -85,15 +105,19 @@ def parse_pairs(pairs: list[str], flag: str, example: str) -> dict[str, str]:
     return out
 
 
-def parse_engine_options(pairs: list[str], base: dict[str, Any] | None = None):
-    """--engine-option pairs over `base`, checked: a bad name or value is one clear error."""
+def parse_engine_options(engine: str, pairs: list[str], base: Any = None):
+    """--engine-option pairs of `engine` over `base` (options it already has), checked.
+
+    A bad value, or an option `engine` does not have, is one clear error.
+    """
     from pydantic import ValidationError
 
-    from leap.engines.options import EngineOptions
+    from leap.engines.options import options_for
     from leap.errors import describe_validation_error
 
-    values = {**(base or {}), **parse_pairs(pairs, "--engine-option", "base_url=URL")}
+    values = base.model_dump(exclude_defaults=True) if base is not None else {}
+    values.update(parse_pairs(pairs, "--engine-option", "base_url=URL"))
     try:
-        return EngineOptions.model_validate(values)
+        return options_for(engine, values)
     except ValidationError as exc:
         raise LeapError(describe_validation_error(exc, "--engine-option")) from None

@@ -10,10 +10,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.records import FinalRecord, RoundRecord
+from leap.algorithm.records import FinalRecord, PathAnswer, RoundRecord, path_rows
 from leap.benchmarks.problem import CHOICE_LETTERS, Problem
 from leap.engines.options import EngineOptions
 from leap.errors import LeapError
+from leap.scoring.metrics import TokenTotals
 
 
 def make_problem(question: str, answer: str | None, choices: Sequence[str]) -> Problem:
@@ -73,10 +74,10 @@ def run_solve(
 
         def on_round(record: RoundRecord) -> None:
             records.append(record)
-            done = sum(_latest_reasoning(records, p) for p in range(config.n_paths))
+            reasoning = [_totals(records, p).reasoning for p in range(config.n_paths)]
             finished = {row.path for r in records for row in r.paths if row.finished}
             # Finished paths will not use the rest of their budget.
-            spent = done + sum(config.max_tokens - _latest_reasoning(records, p) for p in finished)
+            spent = sum(reasoning) + sum(config.max_tokens - reasoning[p] for p in finished)
             active = config.n_paths - len(finished)
             progress.update(
                 task, completed=spent, description=f"round {record.round + 2}, {active} active"
@@ -85,21 +86,18 @@ def run_solve(
         final = group.run(on_round=on_round)
     assert final is not None
     _print_answers(console, problem, final, records, answer is not None)
-    computed = sum(row.prompt_computed for r in records for row in r.paths)
-    reused = sum(row.prompt_reused for r in records for row in r.paths)
+    tokens = sum((_totals(records, a.path, a) for a in final.answers), TokenTotals())
     console.print(
         f"{len(records)} rounds in {time.perf_counter() - started:.1f}s; prompt tokens "
-        f"computed {computed}, served from cache {reused}"
+        f"computed {tokens.prompt_computed}, served from cache {tokens.prompt_reused}"
     )
     return final
 
 
-def _latest_reasoning(records: Sequence[RoundRecord], path: int) -> int:
-    for record in reversed(records):
-        for row in record.paths:
-            if row.path == path:
-                return row.reasoning_tokens
-    return 0
+def _totals(
+    records: Sequence[RoundRecord], path: int, answer: PathAnswer | None = None
+) -> TokenTotals:
+    return TokenTotals.of_path(path_rows(records, path), answer)
 
 
 def _print_answers(
@@ -125,17 +123,13 @@ def _print_answers(
         table.add_column(column, justify="left" if column == "answer" else "right")
     for answer in final.answers:
         scored = score_text(answer.own_text, problem)
-        rows = [row for r in records for row in r.paths if row.path == answer.path]
-        last = rows[-1] if rows else None
+        tokens = _totals(records, answer.path, answer)
         correct = ("yes" if scored.correct else "no") if has_gold else "-"
         table.add_row(
             str(answer.path),
             scored.answer if scored.answer is not None else "(none)",
             correct,
             answer.finish_reason,
-            str(last.reasoning_tokens if last else 0),
-            str(last.summary_tokens if last else 0),
-            str(last.injected_tokens if last else 0),
-            str(answer.answer_tokens),
+            *(str(n) for n in (tokens.reasoning, tokens.summary, tokens.injected, tokens.answer)),
         )
     console.print(table)

@@ -12,17 +12,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
 FinishReason = Literal["stop", "length"]
 
 
-@dataclass(frozen=True, slots=True)
+@pydantic_dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
 class SamplingParams:
-    """How the next token is drawn. `temperature == 0` means greedy; `top_k == 0` is off."""
+    """How the next token is drawn; the defaults are the LeaP paper's.
 
-    temperature: float = 0.6
-    top_p: float = 0.95
-    top_k: int = 0
-    min_p: float = 0.0
+    The one sampling type: engines receive it, and `LeapConfig.sampling` (the `sampling:`
+    block of a config file) is one. A bad value is refused when it is built.
+    """
+
+    temperature: float = Field(0.6, ge=0, description="0 means greedy")
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(0, ge=0, description="0 turns top-k filtering off")
+    min_p: float = Field(0.0, ge=0, le=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,11 @@ class GenerationRequest:
     cache_key: str | None = None
     ignore_eos: bool = False
 
+    def __post_init__(self) -> None:
+        # Every engine needs a last prompt token to compute the first new one.
+        if len(self.prompt_ids) == 0:
+            raise ValueError("a generation request needs at least one prompt token")
+
 
 @dataclass(frozen=True, slots=True)
 class GenerationResult:
@@ -64,7 +76,11 @@ class GenerationResult:
 
 
 class Engine(Protocol):
-    """What the LeaP loop needs from an inference engine."""
+    """What the LeaP loop, the tests and the benches use of an inference engine.
+
+    `generate` may be called from several threads at once. After `close()` the engine is
+    done: `generate` raises `LeapError`, and a new engine must be created.
+    """
 
     name: str
     eos_token_ids: tuple[int, ...]
@@ -77,6 +93,10 @@ class Engine(Protocol):
         """Text of `token_ids`, special tokens removed."""
         ...
 
+    def token_texts(self, token_ids: Sequence[int]) -> list[str]:
+        """`decode([t])` of each token on its own, cheaply (where in a text each token ends)."""
+        ...
+
     def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of a chat conversation, ending where the assistant starts to write."""
         ...
@@ -85,6 +105,14 @@ class Engine(Protocol):
         """Run the requests together; results come back in request order."""
         ...
 
+    def reset_cache(self) -> None:
+        """Forget every KV/prefix cache the engine keeps; it stays usable.
+
+        The next requests compute their prompts in full (for measurements and tests; a
+        server's own cache is the server's).
+        """
+        ...
+
     def close(self) -> None:
-        """Release the model and its caches."""
+        """Release the model and its caches: the engine cannot generate afterwards."""
         ...

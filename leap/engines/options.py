@@ -1,6 +1,8 @@
 """Settings of the vLLM and OpenAI-compatible engines that say where and how fast, not what.
 
-They live in the run spec beside `engine`, but outside its content hash: the same run may
+Each engine has its own options type (the transformers engine has none), so an option
+given to an engine that does not have it is refused instead of silently ignored. They
+live in the run spec beside `engine`, but outside its content hash: the same run may
 resume on a server at another address or on a machine with more GPUs. The API key of a
 server is never an option (it would be stored with the run): it comes from the
 environment, `LEAP_OPENAI_API_KEY` or else `OPENAI_API_KEY`.
@@ -8,13 +10,18 @@ environment, `LEAP_OPENAI_API_KEY` or else `OPENAI_API_KEY`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 
-class EngineOptions(BaseModel):
+class VllmOptions(BaseModel):
+    """Options of the in-process vLLM engine."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # vLLM in process
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs one model is split over")
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="share of GPU memory vLLM may take (vLLM's default if unset)"
@@ -25,7 +32,13 @@ class EngineOptions(BaseModel):
     block_size: int | None = Field(
         None, gt=0, description="KV cache block, the prefix cache's unit (vLLM's default if unset)"
     )
-    # OpenAI-compatible server
+
+
+class OpenAIOptions(BaseModel):
+    """Options of the client for an OpenAI-compatible completions server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     base_url: str | None = Field(
         None, description="e.g. http://127.0.0.1:8000/v1; else LEAP_OPENAI_BASE_URL/OPENAI_BASE_URL"
     )
@@ -34,3 +47,71 @@ class EngineOptions(BaseModel):
     max_concurrency: int = Field(16, ge=1, description="requests in flight to the server")
     request_timeout: float = Field(600.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on connection errors and 5xx")
+
+
+# What a spec or the CLI holds for any engine; None means the engine's defaults.
+EngineOptions = VllmOptions | OpenAIOptions | None
+
+OPTION_TYPES: dict[str, type[VllmOptions] | type[OpenAIOptions] | None] = {
+    "transformers": None,
+    "vllm": VllmOptions,
+    "openai": OpenAIOptions,
+}
+
+
+def options_for(
+    engine: str, given: Mapping[str, Any] | BaseModel | None, loc: tuple[str, ...] = ()
+) -> EngineOptions:
+    """The options of `engine` from a mapping of option names (or another options object).
+
+    An option that belongs to another engine, or to none, is refused like a bad value:
+    a pydantic `ValidationError` located at `loc + (name,)`, whose message says in one
+    sentence what to do. An options object of another engine counts by the options it
+    sets; one that sets none stands for the defaults.
+    """
+    kind = OPTION_TYPES.get(engine)
+    if given is None or isinstance(given, BaseModel) and kind is not None and type(given) is kind:
+        return given
+    values = given.model_dump(exclude_defaults=True) if isinstance(given, BaseModel) else given
+    problems = [_refusal(engine, name, value, loc) for name, value in values.items()]
+    problems = [p for p in problems if p is not None]
+    if problems:
+        raise ValidationError.from_exception_data("engine options", problems)
+    if kind is None:
+        return None
+    try:
+        return kind.model_validate(dict(values))
+    except ValidationError as exc:
+        located = [
+            {k: v for k, v in error.items() if k != "url"} | {"loc": (*loc, *error["loc"])}
+            for error in exc.errors()
+        ]
+        raise ValidationError.from_exception_data("engine options", located) from None
+
+
+def _refusal(engine: str, name: str, value: Any, loc: tuple[str, ...]) -> dict[str, Any] | None:
+    kind = OPTION_TYPES.get(engine)
+    if kind is not None and name in kind.model_fields:
+        return None
+    owner = next(
+        (e for e, t in OPTION_TYPES.items() if t is not None and name in t.model_fields), None
+    )
+    if owner is not None:
+        error = PydanticCustomError(
+            "foreign_engine_option",
+            "belongs to the {owner} engine, not {engine}: remove it or use --engine {owner}",
+            {"owner": owner, "engine": engine},
+        )
+    elif kind is None:
+        error = PydanticCustomError(
+            "no_engine_options",
+            "the {engine} engine takes no engine options: remove it",
+            {"engine": engine},
+        )
+    else:
+        error = PydanticCustomError(
+            "unknown_engine_option",
+            "no engine has this option; the {engine} engine takes {names}",
+            {"engine": engine, "names": ", ".join(kind.model_fields)},
+        )
+    return {"type": error, "loc": (*loc, name), "input": value}

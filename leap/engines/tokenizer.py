@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from leap.errors import LeapError
@@ -22,6 +23,19 @@ class TokenizerText:
 
     def decode(self, token_ids: Sequence[int]) -> str:
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+
+    def token_texts(self, token_ids: Sequence[int]) -> list[str]:
+        """`decode([t])` of each token, remembered per id: a round's worth costs lookups."""
+        known = self._token_texts
+        missing = list({int(t) for t in token_ids} - known.keys())
+        if missing:
+            texts = self.tokenizer.batch_decode([[t] for t in missing], skip_special_tokens=True)
+            known.update(zip(missing, texts, strict=True))
+        return [known[int(t)] for t in token_ids]
+
+    @cached_property
+    def _token_texts(self) -> dict[int, str]:
+        return {}
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
         encoded = self.tokenizer.apply_chat_template(

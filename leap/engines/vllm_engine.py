@@ -23,7 +23,7 @@ from typing import Any
 
 from leap.engines.base import GenerationRequest, GenerationResult
 from leap.engines.models import DEFAULT_MODEL, leap_home, resolve_model
-from leap.engines.options import EngineOptions
+from leap.engines.options import VllmOptions
 from leap.engines.tokenizer import ChatTokenizer, TokenizerText, first_line
 from leap.errors import LeapError
 from leap.stop import check_stop
@@ -49,11 +49,11 @@ class VllmEngine(TokenizerText):
         model: str = DEFAULT_MODEL,
         *,
         dtype: str = "auto",
-        options: EngineOptions | None = None,
+        options: VllmOptions | None = None,
     ) -> None:
         if dtype not in _DTYPES:
             raise LeapError(f"dtype {dtype!r} is not supported: use {', '.join(_DTYPES)}.")
-        options = options or EngineOptions()
+        options = options or VllmOptions()
         _require_vllm()  # before the model is resolved (converting it would be wasted)
         folder = resolve_model(model)
         self.model_name = model
@@ -74,9 +74,6 @@ class VllmEngine(TokenizerText):
     # -- generation ---------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
-        for request in requests:
-            if not request.prompt_ids:
-                raise ValueError("a generation request needs at least one prompt token")
         jobs = [_Job(r) for r in requests]
         with self._cond:
             self._check_usable()
@@ -94,8 +91,10 @@ class VllmEngine(TokenizerText):
             raise LeapError(failed)
         return [self._result(job) for job in jobs]
 
-    def reset_prefix_cache(self) -> None:
-        """Forget every cached block (for measurements and tests); waits for idle steps."""
+    def reset_cache(self) -> None:
+        """Forget every cached prefix block; waits for the step in flight. Stays usable."""
+        with self._cond:
+            self._check_usable()
         with self._step_lock:
             self._engine.reset_prefix_cache()
 
@@ -236,7 +235,7 @@ def _require_vllm() -> None:
         ) from None
 
 
-def _start_engine(folder: str, dtype: str, options: EngineOptions):
+def _start_engine(folder: str, dtype: str, options: VllmOptions):
     # vLLM's caches stay under LEAP_HOME, and its INFO chatter stays out of the CLI.
     os.environ.setdefault("VLLM_CACHE_ROOT", str(leap_home() / "vllm"))
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")

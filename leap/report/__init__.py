@@ -1,7 +1,7 @@
 """Reports for one benchmark run: a self-contained HTML page and a short markdown summary.
 
-Both work on plain dicts and lists as the storage layer hands them out, so nothing here
-knows how a run is stored. The package is split by concern:
+Both read what scoring produces (`leap.scoring.summary`: a `RunSummary` and `ScoreRow`s)
+and never how a run is stored. The package is split by concern:
 
 - `format`: escaping and the formatting of numbers, shares, durations and missing values;
 - `data`: per-problem results from score and agreement rows, voting, the agreement curve;

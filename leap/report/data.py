@@ -6,22 +6,26 @@ problems first appear. Answers are grouped into votes with an `Equivalence`; the
 `same_text`, compares answers as text with runs of whitespace collapsed. Pass e.g.
 ``lambda a, b: answers_equivalent(a, b, kind)`` from `leap.scoring.answers` to vote the way Cons@N
 is scored. Voting follows `leap.scoring.metrics.majority_answer`: the largest group wins, a tie
-goes to the group seen first, and a None answer never votes. The few helpers that read
-the run summary itself (Pass@k values, the number of paths) live here too.
+goes to the group seen first, and a None answer never votes. `pass_at_k_items` orders the
+summary's Pass@k table.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from leap.report.format import count_or_zero, finite_number, text_or_dash
+from leap.report.format import text_or_dash
+from leap.scoring.metrics import TokenTotals
+from leap.scoring.summary import RunSummary, ScoreRow
 
 Equivalence = Callable[[str, str], bool]
 
+# What a path's tokens are made of (the bars of the tokens chart); the run's table shows
+# every TokenTotals field.
 TOKEN_KINDS: tuple[str, ...] = ("reasoning", "summary", "injected", "answer")
-RUN_TOKEN_KINDS: tuple[str, ...] = (*TOKEN_KINDS, "prompt_computed", "prompt_reused")
+RUN_TOKEN_KINDS: tuple[str, ...] = tuple(f.name for f in fields(TokenTotals))
 
 
 def same_text(a: str, b: str) -> bool:
@@ -56,9 +60,9 @@ class PathResult:
     index: int
     answer: str | None
     correct: bool
-    finish_reason: str | None
-    tokens: dict[str, int]
-    rounds: int | None
+    finish_reason: str
+    tokens: dict[str, int]  # TOKEN_KINDS -> count
+    rounds: int
 
     @property
     def total(self) -> int:
@@ -101,27 +105,26 @@ def _problem_id(row: Mapping[str, Any]) -> str:
 
 
 def collect_problems(
-    summary: Mapping[str, Any],
-    scores: Sequence[Mapping[str, Any]],
+    scores: Sequence[ScoreRow],
     agreement: Sequence[Mapping[str, Any]],
     equivalent: Equivalence,
+    failed: Collection[str] = (),
 ) -> list[ProblemResult]:
     """Problems in order of first appearance (scores first, then agreement rows)."""
     problems: dict[str, ProblemResult] = {}
     for row in scores:
-        problem = problems.setdefault(_problem_id(row), ProblemResult(_problem_id(row)))
+        problem = problems.setdefault(row.problem_id, ProblemResult(row.problem_id))
         if problem.gold is None:
-            problem.gold = answer_text(row.get("gold"))
-        index = row.get("path")
-        rounds = finite_number(row.get("rounds"))
+            problem.gold = row.gold
+        totals = row.tokens
         problem.paths.append(
             PathResult(
-                index=index if isinstance(index, int) else len(problem.paths),
-                answer=answer_text(row.get("answer")),
-                correct=row.get("correct") is True or row.get("correct") == 1,
-                finish_reason=answer_text(row.get("finish_reason")),
-                tokens={kind: count_or_zero(row.get(f"{kind}_tokens")) for kind in TOKEN_KINDS},
-                rounds=int(rounds) if rounds is not None else None,
+                index=row.path,
+                answer=row.answer,
+                correct=row.correct,
+                finish_reason=row.finish_reason,
+                tokens={kind: getattr(totals, kind) for kind in TOKEN_KINDS},
+                rounds=row.rounds,
             )
         )
     for row in agreement:
@@ -131,7 +134,6 @@ def collect_problems(
         if not isinstance(round_index, int) or not isinstance(raw, list | tuple):
             continue
         problem.rounds[round_index] = [answer_text(answer) for answer in raw]
-    failed = {str(pid) for pid in summary.get("failed_problems") or []}
     for problem in problems.values():
         problem.paths.sort(key=lambda path: path.index)
         problem.failed = problem.pid in failed
@@ -156,7 +158,7 @@ def agreement_curve(
     ``{"round", "agree", "answered", "problems"}``.
     """
     same = equivalent or same_text
-    return curve_from_problems(collect_problems({}, [], agreement, same), same)
+    return curve_from_problems(collect_problems([], agreement, same), same)
 
 
 def curve_from_problems(
@@ -191,24 +193,6 @@ def curve_from_problems(
     return curve
 
 
-def pass_at_k_items(summary: Mapping[str, Any]) -> list[tuple[str, object]]:
-    """The summary's Pass@k values as (k, value), numeric k ascending, other keys last."""
-    table = summary.get("pass_at_k")
-    if not isinstance(table, Mapping):
-        return []
-
-    def order(item: tuple[object, object]) -> tuple[int, float, str]:
-        try:
-            return (0, float(str(item[0])), "")
-        except ValueError:
-            return (1, 0.0, str(item[0]))
-
-    return [(str(k), v) for k, v in sorted(table.items(), key=order)]
-
-
-def paths_label(summary: Mapping[str, Any], problems: Sequence[ProblemResult]) -> str:
-    """The N of "Cons@N": the summary's path count, else the most paths seen, else "N"."""
-    n = finite_number(summary.get("n_paths"))
-    if n is None and any(problem.paths for problem in problems):
-        n = max(len(problem.paths) for problem in problems)
-    return str(int(n)) if n is not None else "N"
+def pass_at_k_items(summary: RunSummary) -> list[tuple[str, float]]:
+    """The summary's Pass@k values as (k, value), k ascending; none before any is scored."""
+    return sorted((summary.pass_at_k or {}).items(), key=lambda item: int(item[0]))

@@ -29,11 +29,6 @@ def finite_number(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def count_or_zero(value: object) -> int:
-    number = finite_number(value)
-    return int(number) if number is not None and number > 0 else 0
-
-
 def percent(value: object) -> str:
     number = finite_number(value)
     return MISSING if number is None else f"{number * 100:.1f}%"
@@ -100,3 +95,13 @@ def delta_points(current: object, previous: object) -> str:
 
 def empty_note(message: str) -> str:
     return f'<p class="empty">{escape(message)}</p>'
+
+
+VERDICTS = ("correct", "wrong", "unanswered", "timeout")
+
+
+def verdict_counts(verdicts: dict[str, int], truncated: int) -> str:
+    """Paths by verdict, so "no answer" never hides among wrong answers:
+    `5 correct · 2 wrong · 1 unanswered · 0 timeout · 1 reached the budget`."""
+    parts = [f"{verdicts.get(v, 0)} {v}" for v in VERDICTS]
+    return " · ".join([*parts, f"{truncated} reached the budget"])

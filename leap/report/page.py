@@ -15,23 +15,22 @@ from leap.report.data import (
     RUN_TOKEN_KINDS,
     TOKEN_KINDS,
     Equivalence,
-    ProblemResult,
     collect_problems,
     curve_from_problems,
     pass_at_k_items,
-    paths_label,
     same_text,
 )
 from leap.report.format import (
     MISSING,
     duration,
     escape,
-    finite_number,
     percent,
     text_or_dash,
+    verdict_counts,
     whole_number,
 )
 from leap.report.tables import agreement_tables, config_table, problem_table
+from leap.scoring.summary import RunSummary, ScoreRow
 
 _CSS = """
 :root { color-scheme: light; }
@@ -104,26 +103,27 @@ th.pid, td.pid { white-space: nowrap; }
 """
 
 
-def _header(summary: Mapping[str, Any], problems: Sequence[ProblemResult]) -> str:
-    failed = summary.get("failed_problems") or []
-    n_label = paths_label(summary, problems)
+def _header(summary: RunSummary) -> str:
+    failed = summary.failed_problems
     meta = "".join(
-        f"<span>{label}: <b>{escape(text_or_dash(summary.get(key)))}</b></span>"
-        for label, key in (
-            ("Benchmark", "benchmark"),
-            ("Method", "method"),
-            ("Model", "model"),
-            ("Created", "created_at"),
+        f"<span>{label}: <b>{escape(text_or_dash(value))}</b></span>"
+        for label, value in (
+            ("Benchmark", summary.benchmark),
+            ("Method", summary.method),
+            ("Model", summary.model),
+            ("Created", summary.created_at),
         )
     )
     cards = [
-        ("Pass@1", percent(summary.get("pass_at_1")), ""),
-        (f"Cons@{n_label}", percent(summary.get("cons_at_n")), ""),
-        ("Problems", whole_number(summary.get("n_problems")), ""),
-        ("Paths / problem", whole_number(summary.get("n_paths")), ""),
-        ("Wall time", duration(summary.get("wall_seconds")), ""),
+        ("Pass@1", percent(summary.pass_at_1), ""),
+        (f"Cons@{summary.n_paths}", percent(summary.cons_at_n), ""),
+        ("Answered", percent(summary.answered_rate), ""),
+        ("Problems", whole_number(summary.n_problems), ""),
+        ("Paths / problem", whole_number(summary.n_paths), ""),
+        ("Wall time", duration(summary.wall_seconds), ""),
         ("Failed problems", str(len(failed)), " alert" if failed else ""),
     ]
+    paths = verdict_counts(summary.verdicts, summary.truncated_paths)
     card_html = "".join(
         f'<div class="card{css}"><div class="label">{escape(label)}</div>'
         f'<div class="value">{escape(value)}</div></div>'
@@ -131,12 +131,13 @@ def _header(summary: Mapping[str, Any], problems: Sequence[ProblemResult]) -> st
     )
     return (
         "<header><h1>LeaP run report</h1>"
-        f'<p class="sub">run <code>{escape(text_or_dash(summary.get("run_id")))}</code></p>'
-        f'<div class="meta">{meta}</div><div class="cards">{card_html}</div></header>'
+        f'<p class="sub">run <code>{escape(text_or_dash(summary.run_id))}</code></p>'
+        f'<div class="meta">{meta}</div><div class="cards">{card_html}</div>'
+        f'<p class="sub">paths: {escape(paths)}</p></header>'
     )
 
 
-def _metrics_section(summary: Mapping[str, Any]) -> str:
+def _metrics_section(summary: RunSummary) -> str:
     items = pass_at_k_items(summary)
     if items:
         pass_k = (
@@ -152,18 +153,14 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
             '<table class="inline"><tbody>'
             f"<tr><th>Pass@k</th><td>{MISSING}</td></tr></tbody></table>"
         )
-    tokens = summary.get("tokens")
-    tokens = tokens if isinstance(tokens, Mapping) else {}
+    tokens = summary.tokens
     token_rows = "".join(
         f"<tr><td>{escape(kind.replace('_', ' '))}</td>"
-        f'<td class="num">{whole_number(tokens.get(kind))}</td></tr>'
+        f'<td class="num">{whole_number(getattr(tokens, kind))}</td></tr>'
         for kind in RUN_TOKEN_KINDS
     )
-    computed, reused = (
-        finite_number(tokens.get("prompt_computed")),
-        finite_number(tokens.get("prompt_reused")),
-    )
-    if computed is not None and reused is not None and computed + reused > 0:
+    computed, reused = tokens.prompt_computed, tokens.prompt_reused
+    if computed + reused > 0:
         token_rows += (
             f'<tr><td>prompt cache reuse</td><td class="num">'
             f"{percent(reused / (computed + reused))}</td></tr>"
@@ -175,8 +172,8 @@ def _metrics_section(summary: Mapping[str, Any]) -> str:
     return f"<section><h2>Metrics</h2>{pass_k}{token_table}</section>"
 
 
-def _failures_section(summary: Mapping[str, Any]) -> str:
-    failed = summary.get("failed_problems") or []
+def _failures_section(summary: RunSummary) -> str:
+    failed = summary.failed_problems
     if not failed:
         return ""
     items = "".join(f"<li><code>{escape(pid)}</code></li>" for pid in failed)
@@ -188,31 +185,31 @@ def _failures_section(summary: Mapping[str, Any]) -> str:
 
 
 def render_report(
-    summary: dict,
-    scores: list[dict],
-    agreement: list[dict],
+    summary: RunSummary,
+    scores: Sequence[ScoreRow],
+    agreement: Sequence[Mapping[str, Any]],
     *,
     equivalent: Equivalence | None = None,
 ) -> str:
     """One self-contained HTML page for one benchmark run.
 
-    `summary` holds run-level values (headline metrics, tokens, config, failed problem ids),
-    `scores` one row per problem x path, `agreement` one row per problem x round with every
-    path's current answer. Any key may be missing; missing values show as "—". Headline
-    metrics are shown as given, never recomputed; majority answers and agreement are
-    computed here with `equivalent` (default: equal text up to whitespace).
+    `scores` holds one row per problem x path, `agreement` one row per problem x round
+    (keys "problem_id", "round", "answers": every path's current answer); an agreement row
+    with a missing or malformed value is skipped, and a missing value shows as "—".
+    Headline metrics are shown as the summary gives them, never recomputed; majority
+    answers and agreement are computed here with `equivalent` (default: equal text up to
+    whitespace).
     """
-    summary = summary if isinstance(summary, Mapping) else {}
     same = equivalent or same_text
-    problems = collect_problems(summary, scores or [], agreement or [], same)
+    problems = collect_problems(scores, agreement, same, set(summary.failed_problems))
     curve = curve_from_problems(problems, same)
-    title = f"LeaP report — {text_or_dash(summary.get('run_id'))}"
+    title = f"LeaP report — {text_or_dash(summary.run_id)}"
     token_legend = legend([(kind, TOKEN_COLORS[kind]) for kind in TOKEN_KINDS])
     agreement_legend = legend(
         [("paths agreeing with the majority", "#4c78a8"), ("paths with an answer", "#9aa5b1")]
     )
     body = [
-        _header(summary, problems),
+        _header(summary),
         "<main>",
         _failures_section(summary),
         _metrics_section(summary),
@@ -228,7 +225,7 @@ def render_report(
         f'{agreement_legend}<div class="scroll">{agreement_chart(curve)}</div>'
         f"{agreement_tables(problems, same)}</section>",
         f"<section><h2>Problems</h2>{problem_table(problems)}</section>",
-        f"<section><h2>Configuration</h2>{config_table(summary.get('config'))}</section>",
+        f"<section><h2>Configuration</h2>{config_table(summary.config)}</section>",
         "</main>",
     ]
     return (

@@ -95,7 +95,7 @@ def problem_table(problems: Sequence[ProblemResult]) -> str:
     rows = []
     for problem in problems:
         n = len(problem.paths)
-        rounds = [path.rounds for path in problem.paths if path.rounds is not None]
+        rounds = [path.rounds for path in problem.paths]
         n_rounds = max(rounds) if rounds else (len(problem.rounds) or None)
         total = sum(path.total for path in problem.paths)
         if problem.majority is None:

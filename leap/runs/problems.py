@@ -24,6 +24,7 @@ def load_run_problems(spec: RunSpec) -> list[Problem]:
         id_field=columns.get("id"),
         choices_field=columns.get("choices"),
         skip_invalid=spec.skip_invalid,
+        shuffle_choices=spec.shuffle_choices,
         seed=spec.leap.seed,
         local_path=spec.data,
         limit=spec.limit,

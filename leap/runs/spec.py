@@ -8,17 +8,22 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leap.algorithm.config import LeapConfig
 from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
-from leap.engines.options import EngineOptions
+from leap.engines.options import OPTION_TYPES, EngineOptions, options_for
 from leap.errors import LeapError, describe_validation_error
 
 EngineName = Literal["transformers", "vllm", "openai"]
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Where and how fast a run goes: a run may resume with other values of these.
 _NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
+# Decisive fields added after the first runs were stored, with the value they had before.
+_ADDED_LATER: dict[str, Any] = {"shuffle_choices": None}
+# run.json files written before each engine had its own options type hold every option
+# of every engine, at its default where the run did not set it.
+_EVERY_OPTION = frozenset(name for t in OPTION_TYPES.values() if t for name in t.model_fields)
 
 
 class RunSpec(BaseModel):
@@ -34,20 +39,51 @@ class RunSpec(BaseModel):
         default_factory=dict, description="question/answer/id/choices column names for file:"
     )
     skip_invalid: bool = False
+    shuffle_choices: bool | None = Field(
+        None,
+        description="shuffle multiple-choice options with the run seed (default: the "
+        "benchmark's own choice; named GPQA shuffles, file: benchmarks do not)",
+    )
     leap: LeapConfig = LeapConfig()
     model: str = DEFAULT_MODEL
     engine: EngineName = "transformers"
     engine_options: EngineOptions = Field(
-        default_factory=EngineOptions, description="vLLM/server settings: where and how fast"
+        None, description="settings of the vllm/openai engine: where and how fast"
     )
     dtype: str = "auto"
     store: str = DEFAULT_STORE
     concurrency: int = Field(1, ge=1, description="problems solved at once")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_the_engine(cls, data: Any) -> Any:
+        """`engine_options` as the chosen engine's options type; others' options are refused."""
+        if not isinstance(data, dict) or data.get("engine_options") is None:
+            return data
+        engine = data.get("engine", "transformers")
+        if engine not in OPTION_TYPES:
+            return data  # the engine field reports the bad name
+        given = data["engine_options"]
+        if isinstance(given, dict) and set(given) == _EVERY_OPTION:
+            own = OPTION_TYPES[engine]
+            given = {k: v for k, v in given.items() if own and k in own.model_fields}
+        return {**data, "engine_options": options_for(engine, given, loc=("engine_options",))}
+
+    def decisive_fields(self) -> dict[str, Any]:
+        """The fields that change what is computed (not where or how fast), as JSON.
+
+        A field added after runs were stored counts only when set, so the runs stored
+        before it keep their hash (and resume).
+        """
+        decisive = self.model_dump(mode="json", exclude=_NOT_DECISIVE)
+        for name, default in _ADDED_LATER.items():
+            if decisive.get(name) == default:
+                del decisive[name]
+        return decisive
+
     def content_hash(self) -> str:
         """Hash of the fields that change what is computed (not where or how fast)."""
-        decisive = self.model_dump(mode="json", exclude=_NOT_DECISIVE)
-        text = json.dumps(decisive, sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.decisive_fields(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def display_name(self) -> str:
@@ -80,8 +116,8 @@ def new_run_id(spec: RunSpec) -> str:
 
 
 def changed_fields(old: RunSpec, new: RunSpec) -> str:
-    a = old.model_dump(mode="json", exclude=_NOT_DECISIVE)
-    b = new.model_dump(mode="json", exclude=_NOT_DECISIVE)
+    a = old.decisive_fields()
+    b = new.decisive_fields()
     changed = [k for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if "leap" in changed:
         inner = [k for k in sorted(a["leap"]) if a["leap"].get(k) != b["leap"].get(k)]

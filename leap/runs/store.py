@@ -69,6 +69,11 @@ class RunStore:
 
     # -- the spec -----------------------------------------------------------------------
 
+    def check_spec(self, spec: RunSpec) -> None:
+        """Refuse `spec` when this run id already holds a different one; writes nothing."""
+        if self.store.exists(self._key("run.json")):
+            self._refuse_other_spec(spec)
+
     def create_or_check(self, spec: RunSpec) -> None:
         """Write run.json, or refuse when the run id already holds a different spec."""
         document = {
@@ -80,9 +85,10 @@ class RunStore:
         }
         try:
             self.store.put_once(self._key("run.json"), json.dumps(document, indent=2).encode())
-            return
         except ObjectExistsError:
-            pass
+            self._refuse_other_spec(spec)
+
+    def _refuse_other_spec(self, spec: RunSpec) -> None:
         stored = self.read_document()
         if stored.get("spec_hash") != spec.content_hash():
             theirs = parse_spec(stored.get("spec", {}), source=f"run {self.run_id}")

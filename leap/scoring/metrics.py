@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 
+from leap.algorithm.records import PathAnswer, PathRound
+
 Equivalence = Callable[[str, str], bool]
 
 
@@ -114,6 +116,30 @@ class TokenTotals:
     answer: int = 0
     prompt_computed: int = 0
     prompt_reused: int = 0
+
+    @classmethod
+    def of_path(cls, rounds: Sequence[PathRound], answer: PathAnswer | None = None) -> TokenTotals:
+        """One path's totals from its stored rows: its `PathRound` of every round so far, in
+        round order, and its final answer if it has one.
+
+        Reasoning, summary and injected counts are cumulative in each row, so the last row
+        holds them; the prompt figures are per round (and per answer) and add up.
+        """
+        last = rounds[-1] if rounds else None
+        totals = cls(
+            reasoning=last.reasoning_tokens if last else 0,
+            summary=last.summary_tokens if last else 0,
+            injected=last.injected_tokens if last else 0,
+            prompt_computed=sum(row.prompt_computed for row in rounds),
+            prompt_reused=sum(row.prompt_reused for row in rounds),
+        )
+        if answer is not None:
+            totals += cls(
+                answer=answer.answer_tokens,
+                prompt_computed=answer.prompt_computed,
+                prompt_reused=answer.prompt_reused,
+            )
+        return totals
 
     def __add__(self, other: object) -> TokenTotals:
         if not isinstance(other, TokenTotals):

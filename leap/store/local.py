@@ -16,6 +16,8 @@ from leap.errors import ObjectExistsError, StoreError
 from leap.store.base import REASON_SUFFIX, check_key, check_prefix, corrupt_key, reason_text
 
 _TMP_MARK = ".tmp-"
+# Failures that trying again cannot fix: the user must free space or change permissions.
+_NEEDS_THE_USER = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def _is_temp(name: str) -> bool:
@@ -66,7 +68,8 @@ class LocalStore:
         reason = exc.strerror or type(exc).__name__
         return StoreError(
             f"Could not {action} object '{key}' in {self.url} ({reason}): "
-            "check that the folder exists, is writable and has free space."
+            "check that the folder exists, is writable and has free space.",
+            transient=exc.errno not in _NEEDS_THE_USER,
         )
 
     def check(self) -> None:

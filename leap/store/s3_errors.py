@@ -69,7 +69,15 @@ def is_exists_conflict(exc: ClientError) -> bool:
 
 def translate(ctx: S3Context, exc: Exception, action: str, key: str | None = None) -> StoreError:
     """Build the StoreError for `exc`, raised while doing `action` (e.g. 'read object x')."""
-    return StoreError(scrub(_sentence(ctx, exc, action, key), list(ctx.secrets)))
+    message = scrub(_sentence(ctx, exc, action, key), list(ctx.secrets))
+    return StoreError(message, transient=_transient(exc))
+
+
+def _transient(exc: Exception) -> bool:
+    """A server error or a lost connection may pass; refusals and missing buckets do not."""
+    if isinstance(exc, ClientError):
+        return client_error_code(exc)[1] >= 500
+    return isinstance(exc, BotoConnectionError | ReadTimeoutError | ConnectionClosedError)
 
 
 def _sentence(ctx: S3Context, exc: Exception, action: str, key: str | None) -> str:

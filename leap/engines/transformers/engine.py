@@ -96,21 +96,30 @@ class TransformersEngine(TokenizerText):
         self._rows: OrderedDict[str, _RowCache] = OrderedDict()
         self._lock = threading.Lock()
         self._anonymous = itertools.count()
+        self._closed = False
 
-    def close(self) -> None:
+    def reset_cache(self) -> None:
+        """Forget the live batch and every kept row cache; the engine stays usable."""
         with self._lock:
             self._batch = None
             self._rows.clear()
+
+    def close(self) -> None:
+        """Release the model and its caches; `generate` afterwards is a LeapError."""
+        with self._lock:
+            self._batch = None
+            self._rows.clear()
+            self._closed = True
+            self.model = self._decoder = self._lm_head = None
 
     # -- generation ---------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
         if not requests:
             return []
-        for request in requests:
-            if not request.prompt_ids:
-                raise ValueError("a generation request needs at least one prompt token")
         with self._lock, torch.inference_mode():
+            if self._closed:
+                raise LeapError("the transformers engine was closed: create a new one.")
             keys = self._request_keys(requests)
             batch = self._batch_for(keys)
             reused, logits = self._feed_prompts(batch, [r.prompt_ids for r in requests])
