@@ -36,7 +36,7 @@ from leap.algorithm.config import LeapConfig
 from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.smoke import generate_smoke
 from leap.engines.factory import create_engine
-from leap.engines.options import EngineOptions
+from leap.engines.options import VllmOptions
 from leap.engines.recording import continuation_reuse
 
 
@@ -180,7 +180,7 @@ def main() -> None:
     ks = [int(k) for k in args.ks.split(",")]
     overhead_ks = [int(k) for k in args.overhead_ks.split(",") if k]
     problems = generate_smoke(seed=0, count=max(ks + overhead_ks))
-    options = EngineOptions(block_size=args.block_size if args.engine == "vllm" else None)
+    options = VllmOptions(block_size=args.block_size) if args.engine == "vllm" else None
     started = time.perf_counter()
     engine = create_engine(args.engine, args.model, args.dtype, options)
     figures: dict = {

@@ -85,15 +85,15 @@ def benchmark(
         label = shard_label(shards, shard)
         if failed:
             return Failed(
-                message=f"{label} of run {run.run_id}: {len(failed)} of {len(mine)} problems "
-                f"failed ({', '.join(sorted(failed))}); {_resume_hint(run)}"
+                message=f"{label} of run {run.run_id}: {_failures(failed, len(mine))}; "
+                f"{_resume_hint(run)}"
             )
         return Completed(message=f"{label} of run {run.run_id}: {len(mine)} problems solved")
     return _score(run, failed)
 
 
-def _solve_all(run: PreparedRun, problems: list) -> list[str]:
-    """Solve `problems`, at most `spec.concurrency` at once; the ids of those that failed.
+def _solve_all(run: PreparedRun, problems: list) -> dict[str, str]:
+    """Solve `problems`, at most `spec.concurrency` at once; failed problem id -> why.
 
     This loop is the run's one concurrency bound: the task runner's threads, the head
     start and the engine's batching all follow from how many tasks it keeps running.
@@ -104,7 +104,7 @@ def _solve_all(run: PreparedRun, problems: list) -> list[str]:
     )
     waiting = list(reversed(problems))
     running: dict[Any, str] = {}
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     done = 0
     while waiting or running:
         while waiting and len(running) < run.spec.concurrency:
@@ -123,7 +123,7 @@ def _solve_all(run: PreparedRun, problems: list) -> list[str]:
             raise
         problem_id = running.pop(future)
         if not future.state.is_completed():
-            failed.append(problem_id)
+            failed[problem_id] = future.state.message or future.state.name
             logger.error("problem %s failed: %s", problem_id, future.state.message)
         done += 1
         update_progress_artifact(progress, progress=100.0 * done / len(problems))
@@ -159,10 +159,10 @@ def _run_in_shards(run: PreparedRun, shards: int, deployment: str | None, gpus: 
             f"rounds are kept: retry those shard flow runs, or run {run.run_id} again to "
             "finish it"
         )
-    return _score(run, [])
+    return _score(run, {})
 
 
-def _score(run: PreparedRun, failed: list[str]) -> Any:
+def _score(run: PreparedRun, failed: dict[str, str]) -> Any:
     previous = previous_summary(run.spec, run.run_id)
     report = score_and_report(run, previous, return_state=True)
     if not report.is_completed():
@@ -173,14 +173,24 @@ def _score(run: PreparedRun, failed: list[str]) -> Any:
     results = report.result()
     # Problems without final answers (failed here, or in a shard) make the run a failure,
     # however many of the others were scored.
-    unsolved = sorted(set(failed) | set(results.summary.failed_problems))
+    unsolved = {p: failed.get(p, "no final answers") for p in results.summary.failed_problems}
+    unsolved.update(failed)
     if unsolved:
         return Failed(
-            message=f"run {run.run_id}: {len(unsolved)} of {len(run.problems)} problems "
-            f"failed ({', '.join(unsolved)}); {_resume_hint(run)}",
+            message=f"run {run.run_id}: {_failures(unsolved, len(run.problems))}; "
+            f"{_resume_hint(run)}",
             data=results,
         )
     return Completed(message=f"run {run.run_id}: {len(run.problems)} problems scored", data=results)
+
+
+def _failures(failed: dict[str, str], total: int) -> str:
+    """`2 of 30 problems failed (p3, p7), first because: <its one sentence>`."""
+    ids = sorted(failed)
+    return (
+        f"{len(ids)} of {total} problems failed ({', '.join(ids)}), "
+        f"first because: {failed[ids[0]].rstrip('.')}"
+    )
 
 
 def _resume_hint(run: PreparedRun) -> str:

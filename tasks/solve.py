@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Failed, State
 
 from leap.benchmarks.problem import Problem
-from leap.errors import StoreError
+from leap.errors import LeapError, StoreError
 from leap.runs import PreparedRun
 from leap.runs.solve import solve_in_run
 
@@ -25,6 +26,13 @@ def _transient(task, task_run, state) -> bool:
     retry_condition_fn=_transient,
     cache_policy=NO_CACHE,
 )
-def solve(run: PreparedRun, problem: Problem) -> dict:
-    final = solve_in_run(run, problem)
+def solve(run: PreparedRun, problem: Problem) -> dict | State:
+    try:
+        final = solve_in_run(run, problem)
+    except LeapError as exc:
+        if isinstance(exc, StoreError) and exc.transient:
+            raise  # retried (see _transient)
+        # A full disk, a refused permission, a problem that cannot resume: one sentence
+        # in the dashboard and the run's message, not a traceback in the log.
+        return Failed(message=str(exc))
     return {"problem_id": problem.id, "paths": len(final.answers)}

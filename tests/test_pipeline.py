@@ -131,6 +131,37 @@ def test_a_run_with_a_failed_problem_ends_failed_and_names_it(reference, tmp_pat
     assert summary.failed_problems == [second.id]
 
 
+def test_a_full_disk_fails_the_run_in_one_sentence_without_retrying(
+    reference, tmp_path, monkeypatch, capfd
+):
+    """ENOSPC is not a blip: no retry recomputing the round, no traceback (issue 18)."""
+    import errno
+
+    from leap.console.run import execute
+    from leap.store import LocalStore
+
+    store, spec = reference
+    url = str(tmp_path / "full")
+    attempts: list[str] = []
+    real_put_once = LocalStore.put_once
+
+    def put_once(self, key: str, data: bytes) -> None:
+        if key.endswith("smoke-2/round-001.parquet"):
+            attempts.append(key)
+            raise self._fail("write", key, OSError(errno.ENOSPC, "No space left on device"))
+        real_put_once(self, key, data)
+
+    monkeypatch.setattr(LocalStore, "put_once", put_once)
+    assert execute(spec.model_copy(update={"store": url})) == 1
+    out = capfd.readouterr()
+    text = out.out + out.err
+    assert len(attempts) == 1  # the round was computed once and not retried
+    # What `leap run` itself prints names the problem, the reason and the way on.
+    assert "No space left on device" in out.out and "has free space" in out.out
+    assert "(smoke-2)" in out.out and f"leap resume {spec.run_id}" in out.out
+    assert "Traceback" not in text
+
+
 def test_same_run_id_with_another_spec_is_refused(reference):
     store, spec = reference
     changed = spec.model_copy(update={"leap": spec.leap.model_copy(update={"top_k": 0})})
@@ -204,6 +235,55 @@ def test_stopped_s3_server_fails_clearly_and_a_later_run_loses_nothing(reference
         assert scores(url, spec.run_id) == scores(store, spec.run_id)
     finally:
         server.stop()
+
+
+def test_an_s3_outage_during_a_run_fails_it_and_a_resume_loses_nothing(
+    reference, s3_bucket, monkeypatch
+):
+    """The endpoint goes away after the first round and is back by scoring time: the run
+    must still end Failed, naming its problems, and a resume must finish it exactly."""
+    from tcp_proxy import TcpProxy
+
+    import tasks.results
+
+    store, spec = reference
+    proxy = TcpProxy(int(s3_bucket.endpoint.rsplit(":", 1)[1]))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "leap-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "leap-test-secret")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    url = s3_bucket.url("outage")
+    spec = spec.model_copy(update={"store": url})
+    # The outage starts once the first round is stored and ends when scoring begins.
+    unsubscribe = subscribe(lambda event: proxy.cut() if event.round == 0 else None)
+    real_build_results = tasks.results.build_results
+
+    def build_results_after_the_outage(*args, **kwargs):
+        proxy.restore()
+        return real_build_results(*args, **kwargs)
+
+    monkeypatch.setattr(tasks.results, "build_results", build_results_after_the_outage)
+    try:
+        state = run_flow(spec)
+    finally:
+        unsubscribe()
+        proxy.restore()
+    assert state.is_failed()
+    assert "2 of 2 problems failed (smoke-1, smoke-2)" in state.message
+    assert f"leap resume {spec.run_id}" in state.message
+    client = s3_bucket.client()
+
+    def stored_rounds() -> dict[str, str]:
+        listed = client.list_objects_v2(Bucket=s3_bucket.name, Prefix="outage/")
+        return {o["Key"]: o["ETag"] + str(o["LastModified"]) for o in listed.get("Contents", [])}
+
+    before = {k: v for k, v in stored_rounds().items() if "/round-" in k}
+    assert before  # the round stored before the outage is kept
+    assert run_flow(spec).is_completed()
+    after = stored_rounds()
+    assert all(after[k] == v for k, v in before.items()), "a stored round was rewritten"
+    assert scores(url, spec.run_id) == scores(store, spec.run_id)  # the same tokens
+    proxy.close()
 
 
 def test_two_workers_on_one_problem_store_each_round_once(reference, tmp_path, engine):

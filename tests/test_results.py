@@ -184,3 +184,23 @@ def test_unanswered_paths_are_told_apart_from_wrong_ones():
     markdown = write_markdown_summary(summary)
     assert "1 correct · 0 wrong · 1 unanswered · 0 timeout · 1 reached the budget" in markdown
     assert "**Answered:** 50.0%" in markdown
+
+
+@pytest.mark.timeout(120)  # before the bounded checks, this answer stalled scoring for good
+def test_a_run_with_a_tower_of_powers_answer_scores_with_that_path_timed_out(tmp_path):
+    from leap.runs import RunStore
+    from leap.runs.results import build_results
+
+    rounds, final = solved_problem()
+    final.answers[1].own_text = "Surely the count is \\boxed{9^{9^{9}}}."
+    spec = RunSpec(benchmark="smoke", leap={"n_paths": 2}, store=str(tmp_path), run_id="tower")
+    run = RunStore.open(str(tmp_path), "tower")
+    run.create_or_check(spec)
+    for record in rounds:
+        run.save_round(record)
+    run.save_final(final)
+    results = build_results(spec, run, [PROBLEM])
+    assert [(s.path, s.verdict) for s in results.scores] == [(0, "correct"), (1, "timeout")]
+    assert results.summary.verdicts == {"correct": 1, "timeout": 1}
+    assert results.summary.pass_at_1 == 0.5
+    assert run.read_result("report.html") is not None

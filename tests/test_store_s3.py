@@ -110,6 +110,17 @@ def test_missing_bucket(s3_server: MotoS3) -> None:
         assert "create it" in message
 
 
+def test_a_run_in_a_missing_bucket_names_the_bucket(s3_server: MotoS3) -> None:
+    """`leap status` / `leap resume` on a wrong bucket must not just say "no run"."""
+    from leap.runs import RunStore
+
+    store = open_store("s3://leap-no-such-bucket-4711/runs", s3_options=s3_server.options())
+    with pytest.raises(StoreError) as info:
+        RunStore(store, "nightly-1").read_spec()
+    message = assert_clean_sentence(info.value)
+    assert "leap-no-such-bucket-4711" in message and "does not exist" in message
+
+
 def _operations(store: ObjectStore) -> list[Callable[[], object]]:
     return [
         store.check,

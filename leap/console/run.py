@@ -74,7 +74,8 @@ def execute(spec: RunSpec) -> int:
         _exit_now(run)
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     if state.is_failed() or not isinstance(summary, RunResults):
-        console.print(f"[bold red]run {run.run_id} did not complete:[/] {state.message}")
+        message = escape(state.message or "")
+        console.print(f"[bold red]run {run.run_id} did not complete:[/] {message}", soft_wrap=True)
         return 1
     _print_summary(summary)
     return 0

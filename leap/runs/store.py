@@ -101,6 +101,8 @@ class RunStore:
     def read_document(self) -> dict[str, Any]:
         key = self._key("run.json")
         if not self.store.exists(key):
+            # A missing bucket also reads as a missing object; listing names the bucket.
+            self.store.list(f"{self.run_id}/")
             raise LeapError(
                 f"no run {self.run_id!r} in {self.store.url}: check the run id and --store."
             )
