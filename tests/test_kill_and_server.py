@@ -222,7 +222,7 @@ def test_a_signal_to_the_process_group_stops_the_run_cleanly(tmp_path, config_fi
     servers = wait_for_flow_task(process, store, "grouped")
     os.killpg(process.pid, signum)
     try:
-        process.wait(timeout=30)
+        process.wait(timeout=15)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
