@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["s3server", "prefect_server"]
+pytest_plugins = ["s3server", "prefect_server", "deployed"]
 
 ROOT = Path(__file__).resolve().parents[1]
 

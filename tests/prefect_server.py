@@ -82,14 +82,24 @@ class PrefectServer:
         )
 
     def get(self, path: str) -> dict | list:
-        response = httpx.get(f"{self.api}{path}", timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._request("GET", path)
 
     def post(self, path: str, body: dict | None = None) -> dict | list:
-        # A busy SQLite server answers 503 for a moment; the Prefect client retries too.
-        for _ in range(10):
-            response = httpx.post(f"{self.api}{path}", json=body or {}, timeout=30)
+        return self._request("POST", path, body or {})
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> dict | list:
+        # On two busy cores the SQLite-backed server may answer 503 or not answer for a
+        # while (workers loading models beside it); the Prefect client retries too. A POST
+        # is sent again only when it never reached the server, so nothing is created twice.
+        retried = httpx.TransportError if method == "GET" else httpx.ConnectError
+        for attempt in range(10):
+            try:
+                response = httpx.request(method, f"{self.api}{path}", json=body, timeout=30)
+            except retried:
+                if attempt == 9:
+                    raise
+                time.sleep(2)
+                continue
             if response.status_code != 503:
                 break
             time.sleep(1)
