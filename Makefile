@@ -14,7 +14,7 @@ LANE_DEPS := pyyaml rapidfuzz==3.14.6 'math-verify[antlr4_13_2]==0.9.0' rich==15
 	pyarrow==26.0.1 boto3==1.44.5 'pytest>=8' pytest-timeout==2.4.0
 LANE_HOME = $${LEAP_HOME:-$(CURDIR)/.cache/leap}
 
-.PHONY: setup setup-vllm demo test test-main test-vllm lint bench bench-vllm
+.PHONY: setup setup-vllm demo test test-main test-vllm lint bench bench-vllm screenshots
 
 setup: $(STAMP)
 
@@ -62,3 +62,9 @@ bench-vllm: setup setup-vllm
 	LEAP_HOME=$(LANE_HOME) $(VLLM_BIN)/python bench/concurrency.py --json .cache/bench-vllm.json
 	LEAP_HOME=$(LANE_HOME) $(BIN)/python bench/concurrency.py --engine transformers --no-scaling \
 		--json .cache/bench-transformers.json --compare .cache/bench-vllm.json
+
+# Dashboard screenshots (docs/screenshots/) in Debian's headless Chromium, installed here
+# when missing (the machines run as root).
+screenshots: setup
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/python bench/screenshots.py --out docs/screenshots

@@ -1,6 +1,6 @@
 """Checkpoint writes: `RunStore.save_round` time per round object, as a share of the round.
 
-The rounds come from peer groups run with the CPU preset (`leap.console.settings.CPU_PRESET`)
+The rounds come from peer groups run with the CPU preset (`leap.defaults.CPU_PRESET`)
 on a few smoke problems; each record is then written again and again under fresh keys,
 alternately into a local folder and into a bucket of a moto S3 server on 127.0.0.1 (a
 child process, like a real endpoint). Serialising to Parquet is timed on its own too, so
@@ -92,7 +92,7 @@ def measure_writes(
 def write_benchmark(args: argparse.Namespace, engine: Any, work: Path) -> dict[str, Any]:
     from leap.algorithm.config import LeapConfig
     from leap.benchmarks import load_benchmark
-    from leap.console.settings import CPU_PRESET
+    from leap.defaults import CPU_PRESET
     from leap.store import open_store
 
     sys.path.insert(0, str(ROOT / "tests"))  # the tests' moto server, imported as they do

@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.client.orchestration import get_client
 from prefect.exceptions import TerminationSignal
 from prefect.futures import as_completed
 from prefect.runtime import deployment as this_deployment
@@ -22,10 +23,17 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from leap.errors import LeapError
-from leap.runs import PreparedRun, parse_spec, prepare_run
+from leap.runs import PreparedRun, prepare_run, spec_with_defaults
 from leap.runs.shards import check_shards, shard_device, shard_items, shard_label
 from leap.stop import request_stop
-from tasks.dashboard import SHARD_TAG, previous_summary, run_tags, tag_this_flow_run
+from tasks.dashboard import (
+    SHARD_TAG,
+    flow_run_name,
+    label_this_flow_run,
+    previous_summary,
+    progress_key,
+    run_tags,
+)
 from tasks.gpu import gpu_slot
 from tasks.results import score_and_report
 from tasks.shards import start_shard
@@ -33,16 +41,16 @@ from tasks.solve import solve
 
 
 def _flow_run_name() -> str:
+    """The same name the run was given when it was created (`tasks.dashboard.flow_run_name`)."""
     parameters = flow_run.parameters
-    spec = parameters.get("spec") or {}
+    shards, shard = parameters.get("shards"), parameters.get("shard")
     try:
-        name = parse_spec(dict(spec)).display_name()
+        spec = spec_with_defaults(parameters.get("spec") or {}, _default_spec())
     except Exception:  # noqa: BLE001 - the flow itself reports a bad spec
         return "leap-benchmark"
-    shard = parameters.get("shard")
-    if isinstance(shard, int) and isinstance(parameters.get("shards"), int):
-        name = f"{name}-{shard_label(parameters['shards'], shard)}"
-    return name
+    if isinstance(shard, int) and isinstance(shards, int):
+        return flow_run_name(spec, shards, shard)
+    return flow_run_name(spec)
 
 
 @flow(name="leap-benchmark", flow_run_name=_flow_run_name, validate_parameters=False)
@@ -65,19 +73,24 @@ def benchmark(
     logger = get_run_logger()
     try:
         check_shards(shards, shard)
-        run: PreparedRun = prepared or prepare_run(parse_spec(spec))
+        # Prefect replaces a default parameter whole: a partial `spec` given to the
+        # deployment is completed here from the deployment's own default spec.
+        run: PreparedRun = prepared or prepare_run(spec_with_defaults(spec, _default_spec()))
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
     extra = [f"{SHARD_TAG}{shard_label(shards, shard)}"] if shard is not None else []
-    tag_this_flow_run(run_tags(run.spec, run.run_id, extra))
+    # Named again now that the run id is certain (a spec without one just got it).
+    label_this_flow_run(
+        flow_run_name(run.spec, shards, shard), run_tags(run.spec, run.run_id, extra)
+    )
     if shard is None and shards > 1:
         return _run_in_shards(run, shards, deployment, gpus or [])
     mine = shard_items(run.problems, shards, shard) if shard is not None else run.problems
     try:
         with gpu_slot(strict=this_deployment.get_id() is not None):
             run.begin()  # the model loads before anything is written under the run id
-            failed = _solve_all(run, mine)
+            failed = _solve_all(run, mine, shard_label(shards, shard) if shard is not None else "")
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
@@ -92,15 +105,20 @@ def benchmark(
     return _score(run, failed)
 
 
-def _solve_all(run: PreparedRun, problems: list) -> dict[str, str]:
+def _solve_all(run: PreparedRun, problems: list, shard: str = "") -> dict[str, str]:
     """Solve `problems`, at most `spec.concurrency` at once; failed problem id -> why.
 
     This loop is the run's one concurrency bound: the task runner's threads, the head
     start and the engine's batching all follow from how many tasks it keeps running.
+    `shard` is the shard's label when these are one shard's problems.
     """
     logger = get_run_logger()
+    # Keyed by run (and shard), so it lists under Artifacts and a resumed run adds to its history.
+    part = f"{shard} of run" if shard else "run"
     progress = create_progress_artifact(
-        progress=0.0, description=f"Problems finished in run {run.run_id}"
+        key=progress_key(run.run_id, shard),
+        progress=0.0,
+        description=f"Problems finished in {part} {run.run_id}",
     )
     waiting = list(reversed(problems))
     running: dict[Any, str] = {}
@@ -195,6 +213,16 @@ def _failures(failed: dict[str, str], total: int) -> str:
 
 def _resume_hint(run: PreparedRun) -> str:
     return f"resume with `leap resume {run.run_id} --store {run.spec.store}`"
+
+
+def _default_spec() -> dict[str, Any] | None:
+    """The `spec` parameter declared on this flow run's deployment, if it has one."""
+    deployment_id = this_deployment.get_id()
+    if deployment_id is None:
+        return None
+    with get_client(sync_client=True) as client:
+        declared = client.read_deployment(deployment_id).parameters or {}
+    return declared.get("spec")
 
 
 def _deployment_name() -> str | None:

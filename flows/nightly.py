@@ -2,7 +2,10 @@
 
 The matrix is checked as a whole before anything starts (a mistake fails the flow run
 with one sentence and writes nothing). Cells run as separate flow runs, so workers and
-the per-GPU limits decide what runs where and when; this flow only waits and sums up.
+the per-GPU limits decide what runs where and when; this flow only waits and sums up:
+one row per cell, set against the same cell on the previous night (`leap.runs.nightly`),
+in a table and a markdown artifact whose keys never change, so each artifact's history
+in the dashboard is the nightly trend.
 """
 
 from __future__ import annotations
@@ -16,13 +19,20 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, Failed
 
 from leap.errors import LeapError
-from leap.report.format import percent
 from leap.runs.matrix import load_matrix, matrix_cells
+from leap.runs.nightly import check_night, nightly_rows, summary_markdown, table_rows
 from tasks.matrix import run_cell
+
+TABLE_KEY = "leap-nightly-results"
+SUMMARY_KEY = "leap-nightly-summary"
 
 
 def _night() -> str:
-    """The date of the night this flow run belongs to (its scheduled start, else now)."""
+    """The night this flow run belongs to: its `night` parameter, else the date of its
+    scheduled start, else today (UTC)."""
+    given = flow_run.parameters.get("night")
+    if given is not None:
+        return str(given)
     scheduled = flow_run.scheduled_start_time
     moment = scheduled if scheduled is not None else datetime.now(UTC)
     return moment.strftime("%Y%m%d")
@@ -37,53 +47,46 @@ def nightly(
     matrix: str = "deployments/matrix.yaml",
     deployment: str = "leap-benchmark/benchmark",
     store: str | None = None,
+    night: str | None = None,
 ) -> Any:
     """Run every cell of the `matrix` file (relative to the project folder) on the pool.
 
-    `store` replaces the matrix's store (e.g. an S3 prefix for the night's runs).
+    `store` replaces the matrix's store; keep it the same every night, since a cell is
+    compared with the previous night's run of it in that store. `night` (YYYYMMDD) runs
+    the matrix of that night again, e.g. to finish a failed night: its runs resume.
     """
     logger = get_run_logger()
     try:
+        tonight = check_night(_night())
         loaded = load_matrix(matrix)
         if store is not None:
             loaded = loaded.model_copy(update={"store": store})
-        cells = matrix_cells(loaded, _night(), source=f"matrix file {matrix}")
+        cells = matrix_cells(loaded, tonight, source=f"matrix file {matrix}")
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
-    logger.info("%d runs in tonight's matrix", len(cells))
+    logger.info("%d runs in the matrix of night %s", len(cells), tonight)
     futures = [
         run_cell.with_options(task_run_name=f"cell-{cell.spec.run_id}").submit(deployment, cell)
         for cell in cells
     ]
-    rows = [f.result() for f in futures]
+    rows = nightly_rows([f.result() for f in futures])
     create_table_artifact(
-        key="leap-nightly-results",
-        table=[
-            {**r, "pass_at_1": percent(r["pass_at_1"]), "cons_at_n": percent(r["cons_at_n"])}
-            for r in rows
-        ],
-        description=f"Runs of the nightly matrix {matrix}",
+        key=TABLE_KEY,
+        table=table_rows(rows),
+        description=f"Night {tonight} of the matrix {matrix}: one row per run; changes in "
+        "points against the same run on the previous night",
     )
-    create_markdown_artifact(key="leap-nightly-summary", markdown=_markdown(rows, matrix))
-    failed = [r["run_id"] for r in rows if r["state"] != "Completed"]
+    create_markdown_artifact(
+        key=SUMMARY_KEY,
+        markdown=summary_markdown(rows, tonight, matrix),
+        description=f"Night {tonight} of the matrix {matrix}",
+    )
+    failed = [r.run_id for r in rows if r.state != "Completed"]
     if failed:
         return Failed(
             message=f"{len(failed)} of {len(rows)} runs did not complete: "
-            f"{', '.join(failed)}; retry them from the dashboard"
+            f"{', '.join(failed)}; retry them from the dashboard, or run the nightly "
+            f"again with night={tonight} to finish them"
         )
-    return Completed(message=f"{len(rows)} runs completed")
-
-
-def _markdown(rows: list[dict], matrix: str) -> str:
-    lines = [
-        f"### Nightly matrix {matrix}",
-        "",
-        "| run | state | Pass@1 | Cons@N |",
-        "|---|---|---:|---:|",
-    ]
-    lines += [
-        f"| {r['run_id']} | {r['state']} | {percent(r['pass_at_1'])} | {percent(r['cons_at_n'])} |"
-        for r in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return Completed(message=f"night {tonight}: {len(rows)} runs completed")

@@ -1,4 +1,5 @@
-"""What the Prefect dashboard shows about a run beyond its artifacts: tags, earlier runs."""
+"""What the Prefect dashboard shows about a run besides its artifacts: its flow run's name
+and tags, artifact keys, and the summary of an earlier run of the same spec."""
 
 from __future__ import annotations
 
@@ -20,10 +21,46 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runtime import deployment, flow_run
 
 from leap.runs import RunSpec, RunStore
+from leap.runs.matrix import model_slug
+from leap.runs.shards import shard_label
 from leap.scoring.summary import RunSummary
 
 RUN_TAG = "run:"
 SHARD_TAG = "shard:"
+NIGHT_TAG = "nightly:"
+NAME_SEPARATOR = " · "  # never part of a run id, so the name's first part can be copied
+
+
+def flow_run_name(spec: RunSpec, shards: int = 1, shard: int | None = None) -> str:
+    """The flow run's name: the run id (else the spec's short name), the model unless the
+    run id already names it, and the shard, e.g. `deployed-one · smollm2-135m · shard-1of2`.
+
+    Given when a run is created (`run_deployment`) and again when it starts, so a reviewer
+    never sees a random name; only a run started without a run id is renamed, once it has
+    one. Nightly cells are their run id alone: it names the date, benchmark, method, model
+    and config.
+    """
+    first = spec.run_id or spec.display_name()
+    model = model_slug(spec.model)
+    named = spec.run_id is not None and f"-{model}-" in f"-{spec.run_id}-"
+    parts = [first] if named else [first, model]
+    if shard is not None:
+        parts.append(shard_label(shards, shard))
+    return NAME_SEPARATOR.join(parts)
+
+
+def artifact_key(text: str) -> str:
+    """`text` as an artifact key (lowercase letters, digits and single dashes, at most 60
+    characters): the same run id always gives the same key, so an artifact's history
+    collects every version of it."""
+    cleaned = "".join(c if c.isascii() and c.isalnum() else "-" for c in text.lower())
+    return "-".join(part for part in cleaned.split("-") if part)[:60] or "run"
+
+
+def progress_key(run_id: str, shard: str = "") -> str:
+    """The key of a run's progress artifact (one per shard label, e.g. `shard-1of2`)."""
+    parts = [artifact_key(run_id), artifact_key(shard) if shard else "", "progress"]
+    return "-".join(p for p in parts if p)
 
 
 def run_tags(spec: RunSpec, run_id: str, extra: Iterable[str] = ()) -> list[str]:
@@ -38,14 +75,14 @@ def run_tags(spec: RunSpec, run_id: str, extra: Iterable[str] = ()) -> list[str]
     ]
 
 
-def tag_this_flow_run(tags: Iterable[str]) -> None:
-    """Add `tags` to the running flow run (deployment tags stay)."""
+def label_this_flow_run(name: str, tags: Iterable[str]) -> None:
+    """Name the running flow run `name` and add `tags` to it (deployment tags stay)."""
     run_id = flow_run.get_id()
     if run_id is None:
         return
     with get_client(sync_client=True) as client:
         current = client.read_flow_run(run_id).tags
-        client.update_flow_run(run_id, tags=sorted(set(current) | set(tags)))
+        client.update_flow_run(run_id, name=name, tags=sorted(set(current) | set(tags)))
 
 
 def previous_summary(spec: RunSpec, run_id: str) -> RunSummary | None:

@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
-from prefect import task
+from dataclasses import replace
+
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.deployments import run_deployment
 
-from leap.runs import RunStore
+from leap.errors import LeapError
 from leap.runs.matrix import MatrixCell
-from leap.scoring.summary import RunSummary
-from tasks.dashboard import run_tags
+from leap.runs.nightly import CellOutcome, find_previous_cell, read_outcome
+from tasks.dashboard import NIGHT_TAG, flow_run_name, run_tags
 
 
 @task(name="run-matrix-cell", cache_policy=NO_CACHE)
-def run_cell(deployment: str, cell: MatrixCell) -> dict:
-    """Start the cell's run on the pool, wait for it, and return what it achieved."""
+def run_cell(deployment: str, cell: MatrixCell) -> CellOutcome:
+    """Start the cell's run on the pool, wait for it, and return what it achieved, with
+    the same cell of the previous night (read from the store) for the nightly summary."""
     spec = cell.spec
+    run_id = spec.run_id or ""
     child = run_deployment(
         name=deployment,
         parameters={"spec": spec.model_dump(mode="json"), "shards": cell.shards},
-        tags=run_tags(spec, spec.run_id or "", [f"config:{cell.config_name}"]),
+        flow_run_name=flow_run_name(spec),
+        tags=run_tags(spec, run_id, [f"config:{cell.config_name}", f"{NIGHT_TAG}{cell.night}"]),
         timeout=None,
         poll_interval=3,
         as_subflow=True,
     )
-    row = {
-        "run_id": spec.run_id,
-        "benchmark": spec.benchmark,
-        "method": spec.leap.method,
-        "model": spec.model,
-        "config": cell.config_name,
-        "state": child.state.name if child.state else "unknown",
-        "pass_at_1": None,
-        "cons_at_n": None,
-    }
-    data = RunStore.open(spec.store, spec.run_id or "").read_result("summary.json")
-    if data is not None:
-        summary = RunSummary.from_json(data)
-        row["pass_at_1"] = summary.pass_at_1
-        row["cons_at_n"] = summary.cons_at_n
-    return row
+    state = child.state.name if child.state else "unknown"
+    logger = get_run_logger()
+    try:
+        outcome = read_outcome(cell, state)
+    except (LeapError, ValueError) as exc:  # ValueError: a damaged summary.json
+        logger.warning("could not read the results of run %s: %s", run_id, exc)
+        return CellOutcome.of(cell, state)
+    try:
+        previous = find_previous_cell(cell)
+    except (LeapError, ValueError) as exc:  # the comparison is a nicety, never a failure
+        logger.warning("could not read an earlier night's run of %s: %s", run_id, exc)
+        return outcome
+    return replace(outcome, previous=previous)

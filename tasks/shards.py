@@ -10,7 +10,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 
 from leap.runs import RunSpec
-from leap.runs.shards import shard_label
+from tasks.dashboard import flow_run_name
 
 
 @task(name="start-shard", cache_policy=NO_CACHE)
@@ -22,11 +22,14 @@ def start_shard(
     tags: list[str],
     job_variables: dict[str, Any] | None = None,
 ) -> FlowRun:
-    """Run shard `shard` of `spec` on whichever worker of the pool takes it; wait for it."""
+    """Run shard `shard` of `spec` on whichever worker of the pool takes it; wait for it.
+
+    The flow run is named when it is created, with the name it keeps once it starts.
+    """
     return run_deployment(
         name=deployment,
         parameters={"spec": spec.model_dump(mode="json"), "shards": shards, "shard": shard},
-        flow_run_name=f"{spec.display_name()}-{shard_label(shards, shard)}",
+        flow_run_name=flow_run_name(spec, shards, shard),
         tags=tags,
         job_variables=job_variables,
         timeout=None,

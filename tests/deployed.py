@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from helpers import TINY_LEAP, comparable
 from prefect_server import ROOT, PrefectServer, log_text, stop
 
@@ -46,11 +47,20 @@ class Deployed:
     def flow_runs(self, *tags: str) -> list[dict]:
         return self.server.post("/flow_runs/filter", {"flow_runs": {"tags": {"all_": list(tags)}}})
 
+    def _artifacts(self, flow_run_id: str) -> list[dict]:
+        body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
+        return self.server.post("/artifacts/filter", body)
+
     def artifacts(self, flow_run_id: str) -> dict[str, dict]:
-        found = self.server.post(
-            "/artifacts/filter", {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}
-        )
+        """The flow run's artifacts by type, where each type occurs once."""
+        found = self._artifacts(flow_run_id)
+        types = [a["type"] for a in found]
+        assert len(set(types)) == len(types), f"several artifacts of one type: {types}"
         return {a["type"]: a for a in found}
+
+    def by_key(self, flow_run_id: str) -> dict[str, dict]:
+        """The flow run's keyed artifacts by key."""
+        return {a["key"]: a for a in self._artifacts(flow_run_id) if a["key"]}
 
     def ran_on(self, flow_run_id: str) -> list[str]:
         """The workers whose output holds the flow run's own start line.
@@ -58,6 +68,28 @@ class Deployed:
         (Several workers may try to submit a run; only the one that runs it prints this.)
         """
         return [w for w, p in self.workers.items() if f"flow-run/{flow_run_id}" in log_text(p)]
+
+    def register_variant(self, folder: Path, name: str, pool: str | None = None, **changes) -> dict:
+        """The `benchmark` deployment of deployments/prefect.yaml registered as `name`.
+
+        `changes` replace keys of its declaration (schedules, parameters, ...) and `pool`
+        its work pool's name, in a copy of the file that declares only it, registered with
+        `leap deploy --file`. Returns the deployment as the server has it.
+        """
+        document = yaml.safe_load(PREFECT_FILE.read_text())
+        [benchmark] = [d for d in document["deployments"] if d["name"] == "benchmark"]
+        variant = {**benchmark, "name": name, **changes}
+        if pool is not None:
+            variant["work_pool"] = {**benchmark["work_pool"], "name": pool}
+        document["deployments"] = [variant]
+        path = folder / "prefect.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        done = self.server.leap("deploy", "--file", str(path))
+        assert done.returncode == 0, done.stdout + done.stderr
+        [deployment] = self.server.post(
+            "/deployments/filter", {"deployments": {"name": {"any_": [name]}}}
+        )
+        return deployment
 
     def logs(self, flow_run_id: str) -> list[dict]:
         body = {"logs": {"flow_run_id": {"any_": [flow_run_id]}}, "sort": "TIMESTAMP_ASC"}
@@ -73,6 +105,11 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory) -> Deployed:
     assert setup.returncode == 0, setup.stderr
     done = server.leap("deploy")
     assert done.returncode == 0, done.stdout + done.stderr
+    # The server's scheduler works: keep the real nightly (01:30 Berlin) from starting the
+    # shipped matrix on these workers if a session runs past it. Its schedule stays as
+    # declared, and a paused deployment still runs what a test starts by hand.
+    nightly = server.get("/deployments/name/leap-nightly/nightly")
+    server.patch(f"/deployments/{nightly['id']}", {"paused": True})
     workers = {
         name: server.start(
             [

@@ -42,6 +42,7 @@ class PrefectServer:
     api: str
     home: Path
     process: subprocess.Popen
+    log: Path  # the server's own output
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a client process of this server."""
@@ -87,6 +88,12 @@ class PrefectServer:
     def post(self, path: str, body: dict | None = None) -> dict | list:
         return self._request("POST", path, body or {})
 
+    def delete(self, path: str) -> None:
+        self._request("DELETE", path)
+
+    def patch(self, path: str, body: dict) -> None:
+        self._request("PATCH", path, body)
+
     def _request(self, method: str, path: str, body: dict | None = None) -> dict | list:
         # On two busy cores the SQLite-backed server may answer 503 or not answer for a
         # while (workers loading models beside it); the Prefect client retries too. A POST
@@ -104,7 +111,7 @@ class PrefectServer:
                 break
             time.sleep(1)
         response.raise_for_status()
-        return response.json()
+        return response.json() if response.content else {}
 
     def wait_for(self, flow_run_id: str, timeout: float = 900) -> dict:
         """The flow run once it reached a final state."""
@@ -123,16 +130,25 @@ def log_text(process: subprocess.Popen) -> str:
 
 def start_server(home: Path) -> PrefectServer:
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # The scheduler goes over every deployment each 5 s instead of each minute (as it
+        # does anyway for deployments registered in the last seconds).
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+    }
     env.pop("PREFECT_API_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
-        + ["--port", str(port)],
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = home / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1"]
+            + ["--port", str(port)],
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     api = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
     while True:
@@ -143,9 +159,9 @@ def start_server(home: Path) -> PrefectServer:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)
-            raise RuntimeError("prefect server did not start")
+            raise RuntimeError(f"prefect server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
-    return PrefectServer(api=api, home=home, process=process)
+    return PrefectServer(api=api, home=home, process=process, log=log)
 
 
 @pytest.fixture(scope="session")

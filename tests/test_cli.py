@@ -171,3 +171,18 @@ def test_solve_prints_answers_and_stays_under_3_gb():
     assert "served from cache" in result.stdout
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     assert max(peak_kib, before) < 3 * 1024 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--n", "abc"], "Invalid value for '--n'"),
+        (["worker", "--limit", "abc"], "Invalid value for '--limit'"),
+        (["run", "--no-such-flag"], "No such option: --no-such-flag"),
+    ],
+)
+def test_a_malformed_or_unknown_option_is_a_usage_line_not_a_traceback(args, expected):
+    result = leap(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert expected in result.stderr

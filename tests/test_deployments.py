@@ -1,4 +1,7 @@
-"""Deployments end to end, on the session's deployed pipeline (tests/deployed.py)."""
+"""Deployments end to end, on the session's deployed pipeline (tests/deployed.py).
+
+Two nights of the nightly and its summary: tests/test_nightly_dashboard.py.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,19 @@ import os
 import re
 import signal
 import time
+from datetime import datetime
+from operator import itemgetter
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from deployed import PREFECT_FILE, scores, slot_windows, tiny_spec
 from helpers import TINY_LEAP
 from prefect_server import ROOT
 
+from leap.benchmarks.problem import Problem
 from leap.runs.gpu import gpu_host, gpu_limit_name
+from leap.scoring.outcome import problem_outcome
 
 pytestmark = pytest.mark.slow
 
@@ -57,22 +65,71 @@ def test_nightly_schedule_and_job_variables_read_back_from_the_server(deployed):
 def test_deployed_run_completes_and_fills_the_dashboard(deployed, single_run):
     run = single_run
     assert run["state_type"] == "COMPLETED", run["state"]["message"]
-    assert run["name"] == "smoke-leap-dispersed-k1-T16"
+    assert run["name"] == "deployed-one · smollm2-135m"
     assert {"benchmark:smoke", "method:leap", "model:smollm2-135m", "run:deployed-one"} <= set(
         run["tags"]
     )
-    artifacts = deployed.artifacts(run["id"])
-    assert artifacts["progress"]["data"] == 100.0
-    table = json.loads(artifacts["table"]["data"])
+    by_key = deployed.by_key(run["id"])
+    assert by_key["deployed-one-progress"]["data"] == 100.0
+    table = json.loads(by_key["deployed-one-scores"]["data"])
     assert sorted((r["problem_id"], r["path"]) for r in table) == [
         ("smoke-1", 0),
         ("smoke-1", 1),
         ("smoke-2", 0),
         ("smoke-2", 1),
     ]
-    assert "Pass@1" in artifacts["markdown"]["data"]
-    summary = json.loads((deployed.store / "deployed-one" / "results" / "summary.json").read_text())
+    # Two markdown artifacts: the summary, and the link to the report (Prefect stores a
+    # link artifact as markdown); each is found by its key.
+    assert "Pass@1" in by_key["deployed-one-summary"]["data"]
+    results = deployed.store / "deployed-one" / "results"
+    link = by_key["deployed-one-report"]
+    assert link["type"] == "markdown"
+    assert link["data"] == f"[Report of run deployed-one]({(results / 'report.html').as_uri()})"
+    summary = json.loads((results / "summary.json").read_text())
     assert summary["n_scored"] == 2
+    # Each solve task run ends with its problem's answers in one line, the line the scored
+    # results give for that problem.
+    task_runs = deployed.server.post(
+        "/task_runs/filter", {"flow_runs": {"id": {"any_": [run["id"]]}}}
+    )
+    solved = {t["name"]: t["state"] for t in task_runs if t["name"].startswith("problem-")}
+    assert {name: state["type"] for name, state in solved.items()} == {
+        "problem-smoke-1": "COMPLETED",
+        "problem-smoke-2": "COMPLETED",
+    }
+    rows = pq.read_table(results / "scores.parquet").to_pylist()
+    for name, state in solved.items():
+        mine = sorted(
+            (r for r in rows if f"problem-{r['problem_id']}" == name), key=itemgetter("path")
+        )
+        problem = Problem(id=mine[0]["problem_id"], question="?", answer=mine[0]["gold"])
+        outcome = problem_outcome(
+            problem, [r["answer"] for r in mine], [r["correct"] for r in mine]
+        )
+        assert state["message"] == outcome.message()
+        assert re.fullmatch(
+            r"[0-2]/2 correct, (majority .+|no path gave an answer) \(gold .+\)", state["message"]
+        )
+        # The summary puts the problem in the group its message tells.
+        groups = {p: "wrong" for p in summary["wrong_problems"]}
+        groups |= {p: "unanswered" for p in summary["unanswered_problems"]}
+        assert groups.get(problem.id, "correct") == outcome.verdict
+    # The summary and the report name the flow run, with its page on this server's UI.
+    ui = deployed.server.api.removesuffix("/api")
+    origin = {
+        "flow_run_id": run["id"],
+        "flow_run_name": run["name"],
+        "dashboard_url": f"{ui}/runs/flow-run/{run['id']}",
+    }
+    assert summary["origin"] == origin
+    assert summary["failed_problems"] == [] and summary["dtype"] == "float32"
+    assert {"leap-pipeline", "torch", "transformers", "math-verify"} <= set(summary["versions"])
+    report = (results / "report.html").read_text()
+    assert f'<a href="{origin["dashboard_url"]}">' in report and summary["spec_hash"] in report
+    # Elapsed time lies within the flow run's own span; the solve time is counted apart.
+    started, ended = (datetime.fromisoformat(run[k]) for k in ("start_time", "end_time"))
+    assert 0 < summary["elapsed_seconds"] <= (ended - started).total_seconds() + 1
+    assert summary["solve_seconds"] > 0
     # It held this machine's GPU-0 limit while it solved, and gave it back.
     limit = gpu_limit_name("0", gpu_host())
     messages = [e["message"] for e in deployed.logs(run["id"])]
@@ -90,7 +147,10 @@ def test_two_shards_on_two_workers_merge_into_one_run(deployed, single_run):
         for r in deployed.flow_runs("run:deployed-sharded")
         if any(t.startswith("shard:") for t in r["tags"])
     }
-    names = ["smoke-leap-dispersed-k1-T16-shard-1of2", "smoke-leap-dispersed-k1-T16-shard-2of2"]
+    names = [
+        "deployed-sharded · smollm2-135m · shard-1of2",
+        "deployed-sharded · smollm2-135m · shard-2of2",
+    ]
     assert sorted(shards) == names
     assert all(r["state_type"] == "COMPLETED" for r in shards.values())
     assert all(r["parent_task_run_id"] for r in shards.values())
@@ -108,7 +168,7 @@ def test_two_shards_on_two_workers_merge_into_one_run(deployed, single_run):
         "smoke-2",
     }
     # The summary compares with the previous run of the same spec on this deployment.
-    markdown = deployed.artifacts(parent["id"])["markdown"]["data"]
+    markdown = deployed.by_key(parent["id"])["deployed-sharded-summary"]["data"]
     assert "Δ vs deployed-one" in markdown
     assert re.search(r"\| Pass@1 \| [\d.]+% \| [+-]?0\.0 pts \|", markdown), markdown
 
@@ -152,34 +212,6 @@ def test_an_invalid_matrix_fails_the_nightly_clearly_and_writes_nothing(deployed
         "/flow_runs/filter", {"flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}}}
     )
     assert children == []
-
-
-def test_the_nightly_runs_every_cell_of_its_matrix(deployed, tmp_path):
-    matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(
-        yaml.safe_dump(
-            {
-                "benchmarks": [{"name": "smoke", "limit": 1}],
-                "methods": ["independent"],
-                "models": ["smollm2-135m"],
-                "configs": {"tiny": TINY_LEAP},
-                "dtype": "float32",
-            }
-        )
-    )
-    store = tmp_path / "nightly-store"
-    run = deployed.run("leap-nightly/nightly", {"matrix": str(matrix), "store": str(store)})
-    assert run["state_type"] == "COMPLETED", run["state"]["message"]
-    night = run["name"].removeprefix("nightly-")
-    assert re.fullmatch(r"\d{8}", night)
-    run_id = f"nightly-{night}-smoke-independent-smollm2-135m-tiny"
-    [cell] = deployed.flow_runs(f"run:{run_id}")
-    assert cell["state_type"] == "COMPLETED"
-    assert {"method:independent", "config:tiny"} <= set(cell["tags"])
-    summary = json.loads((store / run_id / "results" / "summary.json").read_text())
-    assert summary["n_scored"] == 1 and summary["method"] == "independent"
-    [row] = json.loads(deployed.artifacts(run["id"])["table"]["data"])
-    assert row["run_id"] == run_id and row["state"] == "Completed"
 
 
 def test_a_dead_workers_run_is_finished_by_another_worker(deployed, single_run):

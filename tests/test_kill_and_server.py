@@ -164,7 +164,7 @@ def test_artifacts_are_readable_through_a_real_prefect_server(
     # The server is shared by the session: look only at this run's flow runs.
     mine = {"flow_runs": {"tags": {"all_": ["run:served"]}}}
     runs = prefect_server.post("/flow_runs/filter", mine)
-    assert [r["name"] for r in runs] == ["smoke-leap-dispersed-k1-T24"]
+    assert [r["name"] for r in runs] == ["served · smollm2-135m"]
     assert runs[0]["state_type"] == "COMPLETED"
     assert {"benchmark:smoke", "method:leap", "model:smollm2-135m"} <= set(runs[0]["tags"])
     artifacts = prefect_server.post("/artifacts/filter", mine)
@@ -172,8 +172,9 @@ def test_artifacts_are_readable_through_a_real_prefect_server(
     assert {"progress", "table", "markdown"} <= kinds
     progress = next(a for a in artifacts if a["type"] == "progress")
     assert progress["data"] == 100.0
-    markdown = next(a for a in artifacts if a["type"] == "markdown")
-    assert "Pass@1" in markdown["data"]
+    by_key = {a["key"]: a for a in artifacts if a["key"]}
+    assert "Pass@1" in by_key["served-summary"]["data"]
+    assert "report.html" in by_key["served-report"]["data"]
     tasks = prefect_server.post("/task_runs/filter", mine)
     assert {"problem-smoke-1", "problem-smoke-2"} <= {t["name"] for t in tasks}
 

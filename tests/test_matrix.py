@@ -46,7 +46,8 @@ def test_every_combination_is_one_run_with_its_own_id(tmp_path):
     assert len({c.spec.content_hash() for c in cells}) == len(cells)
     first = cells[0]
     assert first.spec.run_id == "nightly-20261122-smoke-leap-smollm2-135m-tiny"
-    assert first.spec.limit == 2 and first.shards == 1
+    assert first.spec.limit == 2 and first.shards == 1 and first.night == "20261122"
+    assert cells[2].spec.run_id == "nightly-20261122-smoke-leap-other-model-tiny"
     assert first.spec.store == "s3://bucket/nightly"
     gsm = [c for c in cells if c.spec.benchmark == "aime24"]
     assert {c.spec.limit for c in gsm} == {3} and {c.shards for c in gsm} == {2}

@@ -12,9 +12,14 @@ import pytest
 
 from leap.report import agreement_curve, render_report, write_markdown_summary
 from leap.scoring.metrics import TokenTotals, majority_answer
-from leap.scoring.summary import RunSummary, ScoreRow
+from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "area", "base", "source"}
+ORIGIN = RunOrigin(
+    flow_run_id="8d1c2a4e-0000-4000-8000-000000000001",
+    flow_run_name="run-1 · smollm2-135m",
+    dashboard_url="http://127.0.0.1:4200/runs/flow-run/8d1c2a4e-0000-4000-8000-000000000001",
+)
 HOSTILE = '</table></td><script>alert("x")</script><img src=x onerror=alert(1)> & "q"'
 
 
@@ -74,7 +79,9 @@ def blank_summary(**values: Any) -> RunSummary:
         "n_scored": 0,
         "n_paths": 4,
         "failed_problems": [],
-        "wall_seconds": 0.0,
+        "wrong_problems": [],
+        "unanswered_problems": [],
+        "solve_seconds": 0.0,
         "created_at": "",
         "tokens": TokenTotals(),
     }
@@ -143,7 +150,8 @@ def make_run(n_problems: int, n_paths: int, seed: int = 0) -> tuple[RunSummary, 
             prompt_computed=1000,
             prompt_reused=3000,
         ),
-        wall_seconds=3725,
+        solve_seconds=3725,
+        elapsed_seconds=1805,
         created_at="2026-01-03T10:00:00Z",
     )
     return summary, scores, agreement
@@ -177,7 +185,8 @@ def test_headline_numbers_are_shown():
     assert "60.0%" in text  # Cons@N
     assert "70.0%" in text and "87.5%" in text  # Pass@k table
     assert "Cons@4" in text
-    assert "1h 02m 05s" in text
+    assert "1h 02m 05s" in text  # solve time, summed over problems
+    assert "30m 05s" in text  # elapsed
     assert "123,456" in text
     assert "75.0%" in text  # prompt cache reuse 3000 / 4000
     assert "aime24" in text and "smollm2-135m" in text and "run-1" in text
@@ -231,6 +240,15 @@ def test_hostile_strings_are_escaped_everywhere():
             "model": "</title><script>evil()</script>",
             "config": {HOSTILE: HOSTILE},
             "failed_problems": [HOSTILE],
+            "wrong_problems": [HOSTILE],
+            "dtype": HOSTILE,
+            "spec_hash": HOSTILE,
+            "versions": {HOSTILE: HOSTILE},
+            "origin": RunOrigin(
+                flow_run_id=HOSTILE,
+                flow_run_name=HOSTILE,
+                dashboard_url='http://127.0.0.1/"><script>alert(1)</script>',
+            ),
         }
     )
     scores = [replace(row, answer=HOSTILE, gold=HOSTILE, finish_reason=HOSTILE) for row in scores]
@@ -263,6 +281,81 @@ def test_no_external_references():
     style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
     assert "url(" not in style and "@import" not in style and "http" not in style
     assert page.count("https://") == 1  # only the escaped model name
+    # The one link a page may hold leads to the flow run's dashboard page; nothing loads.
+    page = render_report(summary.model_copy(update={"origin": ORIGIN}), scores, agreement)
+    links = [(tag, attrs) for tag, attrs in check_html(page).starts if "href" in attrs]
+    assert links == [("a", {"href": ORIGIN.dashboard_url})]
+
+
+def test_the_report_says_where_the_results_came_from():
+    summary, scores, agreement = make_run(2, 4)
+    summary = summary.model_copy(
+        update={
+            "engine": "transformers",
+            "dtype": "float32",
+            "spec_hash": "0123456789abcdef",
+            "versions": {"leap-pipeline": "0.1.0", "torch": "2.13.0", "math-verify": "0.9.0"},
+            "origin": ORIGIN,
+        }
+    )
+    page = render_report(summary, scores, agreement)
+    text = " ".join(visible_text(page).split())
+    assert "Engine: transformers" in text and "dtype: float32" in text
+    assert "Spec hash: 0123456789abcdef" in text
+    assert "versions: leap-pipeline 0.1.0 · torch 2.13.0 · math-verify 0.9.0" in text
+    assert f"flow run {ORIGIN.flow_run_name} {ORIGIN.flow_run_id}" in text
+    assert f'<a href="{ORIGIN.dashboard_url}">{ORIGIN.flow_run_name}</a>' in page
+    # Without a dashboard address the flow run is named, not linked; outside a flow run
+    # (`leap report`) there is none.
+    bare = ORIGIN.model_copy(update={"dashboard_url": None})
+    page = render_report(summary.model_copy(update={"origin": bare}), scores, agreement)
+    assert "<a " not in page and ORIGIN.flow_run_id in page
+    page = render_report(summary.model_copy(update={"origin": None}), scores, agreement)
+    assert "flow run —" in " ".join(visible_text(page).split())
+
+
+def card(page: str, label: str) -> str:
+    found = re.search(
+        rf'<div class="label">{re.escape(label)}</div><div class="value">([^<]*)</div>', page
+    )
+    assert found, label
+    return found.group(1)
+
+
+def test_the_report_splits_problems_not_solved_and_shows_the_answered_rate():
+    summary, scores, agreement = make_run(6, 4)
+    summary = summary.model_copy(
+        update={
+            "answered_rate": 0.625,
+            "failed_problems": ["prob-99"],
+            "wrong_problems": ["prob-01", "prob-03"],
+            "unanswered_problems": ["prob-05"],
+        }
+    )
+    page = render_report(summary, scores, agreement)
+    assert card(page, "Answered") == "62.5%"
+    assert [card(page, label) for label in ("Errored", "Wrong", "Unanswered")] == ["1", "2", "1"]
+    assert re.search(r'<div class="card alert"><div class="label">Errored</div>', page)
+    section = re.search(r'<section class="failures">(.*?)</section>', page, re.S).group(1)
+    assert "Problems not solved (4)" in section
+    groups = re.findall(r"<h3>(\w+) \((\d+)\)</h3>.*?<ul>(.*?)</ul>", section, re.S)
+    assert [(label, n, re.findall(r"<code>(.*?)</code>", ids)) for label, n, ids in groups] == [
+        ("Errored", "1", ["prob-99"]),
+        ("Wrong", "2", ["prob-01", "prob-03"]),
+        ("Unanswered", "1", ["prob-05"]),
+    ]
+
+
+def test_a_summary_from_before_the_split_shows_unknowns_as_dashes():
+    summary, scores, agreement = make_run(2, 2)
+    summary = summary.model_copy(
+        update={"wrong_problems": None, "unanswered_problems": None, "elapsed_seconds": None}
+    )
+    page = render_report(summary, scores, agreement)
+    assert [card(page, label) for label in ("Errored", "Wrong", "Unanswered")] == ["0", "—", "—"]
+    assert card(page, "Elapsed") == "—" and card(page, "Solve time") == "1h 02m 05s"
+    assert card(page, "Errored") == "0"
+    assert 'class="failures"' not in page
 
 
 def test_empty_inputs_render():
@@ -308,7 +401,7 @@ def test_large_run_30_by_8():
     failed_bars = [a for t, a in checker.starts if t == "rect" and a.get("class") == "bar failed"]
     assert len(failed_bars) == 1
     section = re.search(r'<section class="failures">(.*?)</section>', page, re.S).group(1)
-    assert "Failed problems (2)" in section
+    assert "Problems not solved (2)" in section and "Errored (2)" in section
     assert "never-scored" in section and "prob-29" in section
     assert len(page) < 2_000_000
 
@@ -365,8 +458,10 @@ def test_markdown_without_previous_has_no_delta_column():
     assert "| Pass@1 | 53.3% |" in text and text.count("Pass@1") == 1
     assert "Δ" not in text and "pts" not in text
     assert "| reasoning | 123,456 |" in text
-    assert "1h 02m 05s" in text
-    assert "**Failed problems:** none" in text
+    assert (
+        "**Elapsed:** 30m 05s · **solve time** (each problem's own, added up): 1h 02m 05s" in text
+    )
+    assert "**Problems not solved:** 0 errored · 0 wrong · 0 unanswered" in text
 
 
 @pytest.mark.parametrize(
@@ -405,12 +500,19 @@ def test_markdown_delta_missing_side_is_a_dash():
 
 
 def test_markdown_lists_failures_and_escapes_markup():
-    summary = blank_summary(run_id="a|b<script>", failed_problems=["p_1", "p|2"], wall_seconds=42.0)
+    summary = blank_summary(
+        run_id="a|b<script>",
+        failed_problems=["p_1", "p|2"],
+        unanswered_problems=["p*3"],
+        solve_seconds=42.0,
+    )
     text = write_markdown_summary(summary)
-    assert "**Failed problems (2):** p\\_1, p\\|2" in text
+    assert "**Problems not solved:** 2 errored · 0 wrong · 1 unanswered" in text
+    assert "- Errored (no final answers: the solve failed or never ran): p\\_1, p\\|2" in text
+    assert "extracted): p\\*3" in text
     assert "a\\|b\\<script\\>" in text
     assert "<script>" not in text
-    assert "**Wall time:** 42.0 s" in text
+    assert "solve time** (each problem's own, added up): 42.0 s" in text
     # Every table row still has the same number of cells.
     for line in text.splitlines():
         if line.startswith("|"):
@@ -421,4 +523,4 @@ def test_markdown_of_empty_summary():
     text = write_markdown_summary(blank_summary())
     assert "| Pass@1 | — |" in text
     assert "| Cons@4 | — |" in text
-    assert "**Wall time:** 0.0 s" in text
+    assert "**Elapsed:** — · **solve time** (each problem's own, added up): 0.0 s" in text

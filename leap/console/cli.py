@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from deployments.dashboard import DEFAULT_HOST, DEFAULT_PORT
 from leap.console.settings import (
     leap_settings,
     load_spec_file,
@@ -296,17 +297,42 @@ def worker(
     name: str | None = typer.Option(None, help="Worker name shown in the dashboard."),
     limit: int | None = typer.Option(None, help="Most flow runs this worker runs at once."),
 ) -> None:
-    """Start a process worker on the pool (runs until stopped): `prefect worker start`."""
+    """Start a process worker on the pool (`prefect worker start`) until SIGTERM or Ctrl-C.
+
+    On either, its flow runs stop as on Ctrl-C (stored rounds kept) and it exits within
+    seconds (see docs/operations.md).
+    """
     from deployments.pool import require_pools
+    from deployments.worker import run_worker, worker_command
 
     require_pools([pool])
-    command = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool]
-    command += ["--type", "process"]
-    if name:
-        command += ["--name", name]
-    if limit is not None:
-        command += ["--limit", str(limit)]
-    os.execv(sys.executable, command)
+    code = run_worker(worker_command(pool, name, limit), say=console.print)
+    raise typer.Exit(code)
+
+
+@app.command()
+def server(
+    host: str = typer.Option(
+        DEFAULT_HOST, help="Address to listen on (0.0.0.0: every address of this machine)."
+    ),
+    port: int = typer.Option(DEFAULT_PORT, help="Port to listen on."),
+    public_url: str | None = typer.Option(
+        None,
+        help="Address browsers and workers use to reach the server, e.g. "
+        "http://head.lab:4200 (default: http://HOST:PORT).",
+    ),
+) -> None:
+    """Start the Prefect server and dashboard (`prefect server start`) until SIGTERM or Ctrl-C."""
+    from deployments.dashboard import reachable_url, server_command, server_environment
+
+    command = server_command(host, port)
+    url = reachable_url(host, port, public_url)
+    out = Console()
+    out.print(f"dashboard: {url}", highlight=False)
+    out.print("on every machine that runs leap deploy or a worker:", highlight=False)
+    out.print(f"  export PREFECT_API_URL={url}/api", highlight=False, soft_wrap=True)
+    sys.stdout.flush()
+    os.execve(command[0], command, server_environment(url))
 
 
 def main() -> None:
@@ -328,13 +354,13 @@ def main() -> None:
         sys.exit(130)
     except (typer.Abort, typer.Exit) as exc:
         sys.exit(getattr(exc, "exit_code", 1))
-    except Exception as exc:  # click usage errors come through here too
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.TyperException as exc:
+        # A malformed or unknown option: typer's own copy of click says which, in one line.
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 if __name__ == "__main__":

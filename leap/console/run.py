@@ -158,7 +158,9 @@ def _print_summary(results: RunResults) -> None:
     table.add_row(
         "prompt tokens computed / reused", f"{tokens.prompt_computed} / {tokens.prompt_reused}"
     )
-    table.add_row("wall time", f"{summary.wall_seconds:.1f}s")
+    if summary.elapsed_seconds is not None:
+        table.add_row("elapsed", f"{summary.elapsed_seconds:.1f}s")
+    table.add_row("solve time (sum over problems)", f"{summary.solve_seconds:.1f}s")
     console.print(table)
     if "report" in results.locations:
         console.print(f"report: {results.locations['report']}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from leap.defaults import DEFAULT_MODEL
+from leap.defaults import leap_defaults_for
 from leap.errors import LeapError
 
 
@@ -38,35 +38,26 @@ def build_config(config_file: Path | None, overrides: dict[str, Any]):
     return parse_config({**base, **overrides}, source=source)
 
 
-# Sizes the default CPU model finishes in seconds per problem; used when the user gives
-# no config file and no budget of their own.
-CPU_PRESET = {
-    "n_paths": 4,
-    "tokens_per_round": 96,
-    "max_tokens": 288,
-    "summary_max_tokens": 48,
-    "answer_max_tokens": 24,
-    "top_k": 2,
-}
-
-
 def leap_settings(model: str, config_file: Path | None = None, **options: Any):
     """LeapConfig from an optional YAML file, the given options, and the CPU preset."""
     overrides = config_overrides(**options)
-    if config_file is None and model == DEFAULT_MODEL:
-        overrides = {**CPU_PRESET, **overrides}
+    if config_file is None:
+        overrides = {**leap_defaults_for(model), **overrides}
     return build_config(config_file, overrides)
 
 
 def load_spec_file(path: Path, run_id: str | None = None):
-    """A whole RunSpec from a YAML file (the fields of `leap.runs.RunSpec`); `--run-id` wins."""
+    """A RunSpec from a YAML file (the fields of `leap.runs.RunSpec`); `--run-id` wins.
+
+    LeaP settings the file leaves out take the model's defaults, as options do.
+    """
     from leap.errors import load_yaml_mapping
-    from leap.runs import parse_spec
+    from leap.runs import spec_with_defaults
 
     data = load_yaml_mapping(path, "spec file")
     if run_id is not None:
         data["run_id"] = run_id
-    return parse_spec(data, source=str(path))
+    return spec_with_defaults(data, source=str(path))
 
 
 def refuse_options_beside_spec(ctx: Any, spec_file: Path, allowed: set[str]) -> None:

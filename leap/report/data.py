@@ -193,6 +193,37 @@ def curve_from_problems(
     return curve
 
 
+@dataclass(frozen=True)
+class ProblemGroup:
+    """Problems a run did not get right, for one reason; `ids` is None when the summary
+    predates the split (it was not recorded)."""
+
+    label: str
+    meaning: str
+    ids: list[str] | None
+
+    @property
+    def count(self) -> int | None:
+        return None if self.ids is None else len(self.ids)
+
+
+def problem_groups(summary: RunSummary) -> list[ProblemGroup]:
+    """Errored, wrong and unanswered problems, in that order."""
+    return [
+        ProblemGroup(
+            "errored", "no final answers: the solve failed or never ran", summary.failed_problems
+        ),
+        ProblemGroup(
+            "wrong", "the paths answered, but the majority answer is wrong", summary.wrong_problems
+        ),
+        ProblemGroup(
+            "unanswered",
+            "final answers exist, but none holds an answer that could be extracted",
+            summary.unanswered_problems,
+        ),
+    ]
+
+
 def pass_at_k_items(summary: RunSummary) -> list[tuple[str, float]]:
     """The summary's Pass@k values as (k, value), k ascending; none before any is scored."""
     return sorted((summary.pass_at_k or {}).items(), key=lambda item: int(item[0]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from leap.report.data import RUN_TOKEN_KINDS, pass_at_k_items
+from leap.report.data import RUN_TOKEN_KINDS, pass_at_k_items, problem_groups
 from leap.report.format import (
     delta_points,
     duration,
@@ -72,10 +72,19 @@ def write_markdown_summary(summary: RunSummary, previous: RunSummary | None = No
         f"| {kind.replace('_', ' ')} | {whole_number(getattr(summary.tokens, kind))} |"
         for kind in RUN_TOKEN_KINDS
     ]
-    lines += ["", f"**Wall time:** {duration(summary.wall_seconds)}", ""]
-    failed = summary.failed_problems
-    if failed:
-        lines.append(f"**Failed problems ({len(failed)}):** " + ", ".join(_md(p) for p in failed))
-    else:
-        lines.append("**Failed problems:** none")
+    lines += [
+        "",
+        f"**Elapsed:** {duration(summary.elapsed_seconds)} · "
+        f"**solve time** (each problem's own, added up): {duration(summary.solve_seconds)}",
+        "",
+    ]
+    groups = problem_groups(summary)
+    lines.append(
+        "**Problems not solved:** "
+        + " · ".join(f"{whole_number(group.count)} {group.label}" for group in groups)
+    )
+    for group in groups:
+        if group.ids:
+            ids = ", ".join(_md(pid) for pid in group.ids)
+            lines.append(f"- {group.label.capitalize()} ({group.meaning}): {ids}")
     return "\n".join(lines) + "\n"

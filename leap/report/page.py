@@ -18,6 +18,7 @@ from leap.report.data import (
     collect_problems,
     curve_from_problems,
     pass_at_k_items,
+    problem_groups,
     same_text,
 )
 from leap.report.format import (
@@ -30,7 +31,7 @@ from leap.report.format import (
     whole_number,
 )
 from leap.report.tables import agreement_tables, config_table, problem_table
-from leap.scoring.summary import RunSummary, ScoreRow
+from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
 
 _CSS = """
 :root { color-scheme: light; }
@@ -100,17 +101,37 @@ table.answers td.ans { font: 11px ui-monospace, Menlo, Consolas, monospace; padd
 details { margin: 4px 0; }
 summary { cursor: pointer; }
 th.pid, td.pid { white-space: nowrap; }
+a { color: #2b6cb0; }
 """
 
 
+def _origin(origin: RunOrigin | None) -> str:
+    """The flow run that scored the run: its name linked to its dashboard page, its id."""
+    if origin is None:
+        return MISSING
+    name = escape(text_or_dash(origin.flow_run_name))
+    url = origin.dashboard_url
+    if url is not None and url.startswith(("http://", "https://")):
+        name = f'<a href="{escape(url)}">{name}</a>'
+    return f"{name} <code>{escape(origin.flow_run_id)}</code>"
+
+
+def _versions(versions: Mapping[str, str] | None) -> str:
+    if not versions:
+        return MISSING
+    return " · ".join(f"{escape(name)} {escape(v)}" for name, v in versions.items())
+
+
 def _header(summary: RunSummary) -> str:
-    failed = summary.failed_problems
     meta = "".join(
         f"<span>{label}: <b>{escape(text_or_dash(value))}</b></span>"
         for label, value in (
             ("Benchmark", summary.benchmark),
             ("Method", summary.method),
             ("Model", summary.model),
+            ("Engine", summary.engine),
+            ("dtype", summary.dtype),
+            ("Spec hash", summary.spec_hash),
             ("Created", summary.created_at),
         )
     )
@@ -120,9 +141,12 @@ def _header(summary: RunSummary) -> str:
         ("Answered", percent(summary.answered_rate), ""),
         ("Problems", whole_number(summary.n_problems), ""),
         ("Paths / problem", whole_number(summary.n_paths), ""),
-        ("Wall time", duration(summary.wall_seconds), ""),
-        ("Failed problems", str(len(failed)), " alert" if failed else ""),
+        ("Elapsed", duration(summary.elapsed_seconds), ""),
+        ("Solve time", duration(summary.solve_seconds), ""),
     ]
+    for group in problem_groups(summary):
+        alert = " alert" if group.label == "errored" and group.count else ""
+        cards.append((group.label.capitalize(), whole_number(group.count), alert))
     paths = verdict_counts(summary.verdicts, summary.truncated_paths)
     card_html = "".join(
         f'<div class="card{css}"><div class="label">{escape(label)}</div>'
@@ -131,9 +155,13 @@ def _header(summary: RunSummary) -> str:
     )
     return (
         "<header><h1>LeaP run report</h1>"
-        f'<p class="sub">run <code>{escape(text_or_dash(summary.run_id))}</code></p>'
+        f'<p class="sub">run <code>{escape(text_or_dash(summary.run_id))}</code>'
+        f" · flow run {_origin(summary.origin)}</p>"
         f'<div class="meta">{meta}</div><div class="cards">{card_html}</div>'
-        f'<p class="sub">paths: {escape(paths)}</p></header>'
+        f'<p class="sub">paths: {escape(paths)}</p>'
+        '<p class="sub">elapsed: from the start of the first round to the last final answer; '
+        "solve time: each problem's own time, added up (problems solved at once overlap)</p>"
+        f'<p class="sub">versions: {_versions(summary.versions)}</p></header>'
     )
 
 
@@ -173,14 +201,21 @@ def _metrics_section(summary: RunSummary) -> str:
 
 
 def _failures_section(summary: RunSummary) -> str:
-    failed = summary.failed_problems
-    if not failed:
+    groups = [group for group in problem_groups(summary) if group.ids]
+    if not groups:
         return ""
-    items = "".join(f"<li><code>{escape(pid)}</code></li>" for pid in failed)
+    parts = []
+    for group in groups:
+        items = "".join(f"<li><code>{escape(pid)}</code></li>" for pid in group.ids or ())
+        parts.append(
+            f"<h3>{escape(group.label.capitalize())} ({group.count})</h3>"
+            f'<p class="note">{escape(group.meaning.capitalize())}.</p><ul>{items}</ul>'
+        )
+    total = sum(group.count or 0 for group in groups)
     return (
-        f'<section class="failures"><h2>Failed problems ({len(failed)})</h2>'
-        '<p class="note">These problems did not finish; they are missing from the metrics '
-        f"or counted as wrong, depending on the run.</p><ul>{items}</ul></section>"
+        f'<section class="failures"><h2>Problems not solved ({total})</h2>'
+        '<p class="note">Errored problems are missing from the metrics; wrong and unanswered '
+        f"ones count as wrong in Cons@N.</p>{''.join(parts)}</section>"
     )
 
 

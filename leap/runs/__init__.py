@@ -5,7 +5,7 @@ The names most callers need are re-exported here; each is declared in one module
 
 from leap.runs.prepared import PreparedRun, prepare_run
 from leap.runs.problems import load_run_problems
-from leap.runs.spec import EngineName, RunSpec, new_run_id, parse_spec
+from leap.runs.spec import EngineName, RunSpec, new_run_id, parse_spec, spec_with_defaults
 from leap.runs.store import ProblemProgress, RunStore
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "load_run_problems",
     "new_run_id",
     "parse_spec",
+    "spec_with_defaults",
     "prepare_run",
 ]

@@ -61,11 +61,16 @@ class Matrix(_Strict):
 
 @dataclass(frozen=True)
 class MatrixCell:
-    """One run of the matrix: its spec (with a fixed run id) and how many shards it uses."""
+    """One run of the matrix: its spec (with a fixed run id) and how many shards it uses.
+
+    `night` is the date (YYYYMMDD) in the run id; the same cell on another night differs
+    from it only there.
+    """
 
     spec: RunSpec
     shards: int
     config_name: str
+    night: str
 
 
 def load_matrix(path: str | Path) -> Matrix:
@@ -118,18 +123,24 @@ def matrix_cells(matrix: Matrix, date: str, source: str = "matrix") -> list[Matr
                         },
                         source=where,
                     )
-                    run_id = cell_run_id(date, spec, model, config_name)
+                    run_id = cell_run_id(date, spec, config_name)
                     cells.append(
                         MatrixCell(
                             spec=spec.model_copy(update={"run_id": run_id}),
                             shards=bench.shards or matrix.shards,
                             config_name=config_name,
+                            night=date,
                         )
                     )
     return cells
 
 
-def cell_run_id(date: str, spec: RunSpec, model: str, config_name: str) -> str:
-    model_slug = re.sub(r"[^A-Za-z0-9]+", "-", model.rsplit("/", 1)[-1]).strip("-") or "model"
-    parts = ["nightly", date, spec.benchmark_slug(), spec.leap.method, model_slug, config_name]
-    return "-".join(parts)[:128]
+def cell_run_id(date: str, spec: RunSpec, config_name: str) -> str:
+    """`nightly-{date}-{benchmark}-{method}-{model}-{config}`: the run id of a cell on a night."""
+    parts = ["nightly", date, spec.benchmark_slug(), spec.leap.method, model_slug(spec.model)]
+    return "-".join([*parts, config_name])[:128]
+
+
+def model_slug(model: str) -> str:
+    """The model's last name part in letters, digits and dashes (`org/Qwen2.5-7B`: `Qwen2-5-7B`)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", model.rsplit("/", 1)[-1]).strip("-") or "model"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leap.algorithm.records import FinalRecord, RoundRecord, path_rows
@@ -19,8 +19,13 @@ from leap.report import render_report
 from leap.runs import RunSpec, RunStore
 from leap.runs.parquet import rows_to_parquet
 from leap.scoring.answers import answers_equivalent, find_answer, score_text
-from leap.scoring.metrics import TokenTotals, cons_at_n, mean_pass_at_k, pass_at_1
-from leap.scoring.summary import RunSummary, ScoreRow
+from leap.scoring.metrics import TokenTotals, mean_pass_at_k, pass_at_1
+from leap.scoring.outcome import ProblemOutcome, problem_outcome
+from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
+from leap.versions import library_versions
+
+# When a problem was worked on: from the start of its first round to its final answers.
+Span = tuple[datetime, datetime]
 
 
 @dataclass
@@ -94,31 +99,34 @@ def summarize(
     scores: Sequence[ScoreRow],
     walls: dict[str, float],
     failed: Sequence[str],
+    *,
+    elapsed: float | None = None,
+    origin: RunOrigin | None = None,
 ) -> RunSummary:
     """The run's headline: metrics over the scored problems, tokens over every score row.
 
-    `walls` holds each scored problem's wall time; `failed` the problems with no answers.
+    `walls` holds each scored problem's own compute time (summed into `solve_seconds`),
+    `failed` the problems with no final answers, `elapsed` the run's wall-clock time
+    (see `elapsed_seconds`) and `origin` the flow run that scores it, when there is one.
     """
     by_problem: dict[str, list[ScoreRow]] = {}
     for row in scores:
         by_problem.setdefault(row.problem_id, []).append(row)
-    kind = problems[0].kind if problems else "math"
     gold = {p.id: p for p in problems}
+    outcomes = [
+        problem_outcome(gold[pid], [r.answer for r in rows], [r.correct for r in rows])
+        for pid, rows in by_problem.items()
+    ]
     correct = [[r.correct for r in rows] for rows in by_problem.values()]
     n = spec.leap.n_paths
     metrics: dict[str, Any] = {}
     if correct:
-
-        def check(pid: str):
-            return lambda answer: score_text(f"\\boxed{{{answer}}}", gold[pid]).correct
-
         metrics = {
             "pass_at_1": pass_at_1(correct),
             "pass_at_k": {str(k): mean_pass_at_k(correct, k) for k in range(1, n + 1)},
-            "cons_at_n": cons_at_n(
-                [([r.answer for r in rows], check(pid)) for pid, rows in by_problem.items()],
-                lambda a, b: answers_equivalent(a, b, kind),
-            ),
+            # Cons@N as `leap.scoring.metrics.cons_at_n` defines it, from the majorities
+            # already found for each problem's outcome.
+            "cons_at_n": sum(o.majority_correct for o in outcomes) / len(outcomes),
             "answered_rate": sum(r.verdict != "unanswered" for r in scores) / len(scores),
         }
     return RunSummary(
@@ -132,20 +140,72 @@ def summarize(
         n_scored=len(by_problem),
         n_paths=n,
         failed_problems=list(failed),
-        wall_seconds=round(sum(walls.values()), 3),
+        wrong_problems=_with_verdict(outcomes, "wrong"),
+        unanswered_problems=_with_verdict(outcomes, "unanswered"),
+        solve_seconds=round(sum(walls.values()), 3),
+        elapsed_seconds=None if elapsed is None else round(elapsed, 3),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         tokens=sum((r.tokens for r in scores), TokenTotals()),
         verdicts=dict(Counter(r.verdict for r in scores)),
         truncated_paths=sum(r.finish_reason == "budget" for r in scores),
+        dtype=spec.dtype,
+        spec_hash=spec.content_hash(),
+        versions=library_versions(),
+        origin=origin,
         **metrics,
     )
 
 
-def build_results(spec: RunSpec, run: RunStore, problems: Sequence[Problem]) -> RunResults:
-    """Score every problem that has final answers and write the results objects."""
+def _with_verdict(outcomes: Sequence[ProblemOutcome], verdict: str) -> list[str]:
+    return [o.problem_id for o in outcomes if o.verdict == verdict]
+
+
+def elapsed_seconds(spans: Iterable[Span]) -> float | None:
+    """Wall-clock seconds from the earliest start to the latest end; None without spans.
+
+    Problems solved at the same time overlap, so this is less than the sum of their own
+    times; a pause between a run and its resume is inside it.
+    """
+    spans = list(spans)
+    if not spans:
+        return None
+    start = min(begin for begin, _ in spans)
+    end = max(finish for _, finish in spans)
+    return max(0.0, (end - start).total_seconds())
+
+
+def problem_span(
+    run: RunStore, problem_id: str, rounds: Sequence[RoundRecord], final: FinalRecord
+) -> Span:
+    """When a solved problem was worked on, from the times its objects were stored.
+
+    Its first round started that round's own compute time before the round was stored;
+    it ended when its final answers were stored.
+    """
+    end = run.store.stored_at(run.final_key(problem_id))
+    if rounds:
+        stored = run.store.stored_at(run.round_key(problem_id, rounds[0].round))
+        start = stored - timedelta(seconds=rounds[0].wall_seconds)
+    else:
+        start = end - timedelta(seconds=final.wall_seconds)
+    return start, end
+
+
+def build_results(
+    spec: RunSpec,
+    run: RunStore,
+    problems: Sequence[Problem],
+    origin: RunOrigin | None = None,
+) -> RunResults:
+    """Score every problem that has final answers and write the results objects.
+
+    `origin` names the flow run doing this (the report links to it); `leap report`
+    leaves it out.
+    """
     scores: list[ScoreRow] = []
     agreement: list[dict[str, Any]] = []
     walls: dict[str, float] = {}
+    spans: list[Span] = []
     failed: list[str] = []
     for problem in problems:
         final = run.load_final(problem.id)
@@ -156,7 +216,17 @@ def build_results(spec: RunSpec, run: RunStore, problems: Sequence[Problem]) -> 
         scores.extend(score_problem(problem, rounds, final))
         agreement.extend(agreement_rows(problem, rounds, final))
         walls[problem.id] = sum(r.wall_seconds for r in rounds) + final.wall_seconds
-    summary = summarize(spec, run.run_id, problems, scores, walls, failed)
+        spans.append(problem_span(run, problem.id, rounds, final))
+    summary = summarize(
+        spec,
+        run.run_id,
+        problems,
+        scores,
+        walls,
+        failed,
+        elapsed=elapsed_seconds(spans),
+        origin=origin,
+    )
     locations = {
         "scores": run.write_result("scores.parquet", scores_to_parquet(scores)),
         "summary": run.write_result("summary.json", summary.to_json().encode()),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leap.algorithm.config import LeapConfig
-from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
+from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE, leap_defaults_for
 from leap.engines.options import OPTION_TYPES, EngineOptions, options_for
 from leap.errors import LeapError, describe_validation_error
 
@@ -108,6 +109,39 @@ def parse_spec(data: dict[str, Any], source: str = "run spec") -> RunSpec:
             f"run id {spec.run_id!r} is not usable: use letters, digits, '.', '_' and '-' only."
         )
     return spec
+
+
+def spec_with_defaults(
+    given: Mapping[str, Any], defaults: Mapping[str, Any] | None = None, source: str = "run spec"
+) -> RunSpec:
+    """A run spec from a partial one: what `given` leaves out comes from `defaults` (a
+    deployment's default spec), and LeaP settings neither sets come from the model's
+    defaults, as for `leap run` (the CPU sizes for the default model).
+
+    `leap` (and its `sampling`) merge field by field; other fields are replaced whole.
+    """
+    if not isinstance(given, Mapping):
+        raise LeapError(
+            f"{source} must be a mapping of run spec fields (benchmark, model, leap, ...), "
+            f"not {type(given).__name__}."
+        )
+    base = dict(defaults or {})
+    merged = {**base, **given}
+    model = merged.get("model", DEFAULT_MODEL)
+    layers = [leap_defaults_for(model) if isinstance(model, str) else {}]
+    layers += [base.get("leap"), given.get("leap")]
+    if all(layer is None or isinstance(layer, Mapping) for layer in layers):
+        leap: dict[str, Any] = {}
+        for layer in layers:
+            layer = dict(layer or {})
+            sampling = layer.pop("sampling", None)
+            leap.update(layer)
+            if isinstance(sampling, Mapping) and isinstance(leap.get("sampling"), Mapping):
+                sampling = {**leap["sampling"], **sampling}
+            if sampling is not None:
+                leap["sampling"] = sampling
+        merged["leap"] = leap
+    return parse_spec(merged, source)
 
 
 def new_run_id(spec: RunSpec) -> str:

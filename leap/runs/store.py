@@ -28,6 +28,7 @@ from leap.runs.parquet import (
 )
 from leap.runs.spec import RunSpec, changed_fields, parse_spec
 from leap.store import ObjectStore, open_store
+from leap.versions import RESULT_LIBRARIES, library_versions
 
 log = logging.getLogger("leap")
 _ROUND_KEY = re.compile(r"round-(\d{3,})\.parquet$")
@@ -81,7 +82,7 @@ class RunStore:
             "spec": spec.model_dump(mode="json", exclude={"run_id"}),
             "spec_hash": spec.content_hash(),
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "versions": _versions(),
+            "versions": library_versions((*RESULT_LIBRARIES, "prefect")),
         }
         try:
             self.store.put_once(self._key("run.json"), json.dumps(document, indent=2).encode())
@@ -186,6 +187,14 @@ class RunStore:
         self.store.put(key, data)
         return f"{self.store.url.rstrip('/')}/{key}"
 
+    def link(self, relative_path: str) -> str:
+        """Where a reviewer opens one of the run's objects, e.g. "results/report.html".
+
+        For an S3 store a presigned https URL (valid for a week, see `ObjectStore.link`),
+        for a local store the file's `file://` URI; no store credentials are needed.
+        """
+        return self.store.link(self._key(relative_path))
+
     def read_result(self, name: str) -> bytes | None:
         key = self.result_key(name)
         return self.store.get(key) if self.store.exists(key) else None
@@ -217,15 +226,3 @@ class RunStore:
 
 def _natural(text: str) -> list[Any]:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("leap-pipeline", "torch", "transformers", "vllm", "prefect"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out

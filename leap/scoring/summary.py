@@ -1,8 +1,10 @@
 """What scoring a run produces: one `ScoreRow` per path, one `RunSummary` per run.
 
 Score rows are the rows of `results/scores.parquet` (their fields are its columns); the
-summary is `results/summary.json` (its fields are the JSON keys, unchanged since the
-first runs, so every stored summary stays readable).
+summary is `results/summary.json` (its fields are the JSON keys). Keys are only ever added,
+with a default that marks them unknown, so every stored summary stays readable. The one
+rename: summaries written before the elapsed time existed call the summed solve time
+`wall_seconds`; it reads as `solve_seconds`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from leap.scoring.metrics import TokenTotals
 
@@ -65,15 +67,53 @@ class ScoreRow:
         return TokenTotals(**{name: getattr(self, col) for name, col in TOKEN_COLUMNS.items()})
 
 
-# Metrics that exist only once at least one problem is scored; absent from the JSON otherwise.
-_SCORED_ONLY = ("pass_at_1", "pass_at_k", "cons_at_n", "answered_rate")
+# Keys absent from the JSON while their value is None: metrics before any problem is
+# scored, and facts that summaries written by earlier versions did not record.
+_ABSENT_WHEN_NONE = (
+    "pass_at_1",
+    "pass_at_k",
+    "cons_at_n",
+    "answered_rate",
+    "elapsed_seconds",
+    "wrong_problems",
+    "unanswered_problems",
+    "dtype",
+    "spec_hash",
+    "versions",
+    "origin",
+)
+
+
+class RunOrigin(BaseModel):
+    """The flow run that scored a run, as the dashboard shows it (plain strings: the
+    library never imports Prefect). `dashboard_url`, when known, is an http(s) URL."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flow_run_id: str
+    flow_run_name: str | None = None
+    dashboard_url: str | None = None
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _http_only(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"the dashboard URL {value!r} is not an http(s) URL")
+        return value
 
 
 class RunSummary(BaseModel):
-    """The headline of a run: what ran, its metrics, its token totals and wall time.
+    """The headline of a run: what ran, its metrics, its token totals and its times.
 
     `pass_at_k` maps k (as text, "1".."N") to the mean Pass@k. The three metrics are None
     when no problem has final answers. `config` is the run's `LeapConfig` as JSON.
+
+    Problems fall in four groups: `failed_problems` have no final answers (their solve
+    failed or never ran: "errored"), `wrong_problems` have answers but a wrong majority,
+    `unanswered_problems` have final answers none of which holds an extractable answer,
+    and the rest are correct. `solve_seconds` adds up each problem's own compute time
+    (problems solved at once overlap); `elapsed_seconds` is the wall-clock time from the
+    first round's start to the last final answer's end (pauses before a resume included).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -88,7 +128,7 @@ class RunSummary(BaseModel):
     n_scored: int
     n_paths: int
     failed_problems: list[str]
-    wall_seconds: float
+    solve_seconds: float = Field(validation_alias=AliasChoices("solve_seconds", "wall_seconds"))
     created_at: str
     tokens: TokenTotals
     pass_at_1: float | None = None
@@ -100,10 +140,23 @@ class RunSummary(BaseModel):
     verdicts: dict[str, int] = {}
     answered_rate: float | None = None
     truncated_paths: int = 0
+    # Unknown (None) in summaries written before they existed.
+    elapsed_seconds: float | None = None
+    wrong_problems: list[str] | None = None
+    unanswered_problems: list[str] | None = None
+    dtype: str | None = None
+    spec_hash: str | None = None
+    versions: dict[str, str] | None = None
+    origin: RunOrigin | None = None
+
+    @property
+    def errored_problems(self) -> list[str]:
+        """Problems without final answers (the JSON key is `failed_problems`)."""
+        return self.failed_problems
 
     def to_json(self) -> str:
         data = self.model_dump(mode="json")
-        for key in _SCORED_ONLY:
+        for key in _ABSENT_WHEN_NONE:
             if data[key] is None:
                 del data[key]
         return json.dumps(data, indent=2, sort_keys=True)

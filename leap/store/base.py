@@ -20,6 +20,8 @@ from leap.errors import StoreError
 
 CORRUPT_MARK = ".corrupt-"
 REASON_SUFFIX = ".reason.txt"
+# How long an S3 link stays valid: a week, the longest an S3 signature (SigV4) can last.
+LINK_SECONDS = 7 * 24 * 3600
 
 
 @runtime_checkable
@@ -54,6 +56,19 @@ class ObjectStore(Protocol):
 
     def move_aside(self, key: str, reason: str) -> str:
         """Keep a corrupt object under a new key, delete the original, return the new key."""
+        ...
+
+    def stored_at(self, key: str) -> datetime:
+        """When the object was written (UTC, by the store's clock); StoreError if missing."""
+        ...
+
+    def link(self, key: str) -> str:
+        """Where a person opens the object without the store's credentials.
+
+        A `file://` URI for a local store; for S3 a presigned https URL that stays valid
+        for `LINK_SECONDS` (or until temporary credentials behind it expire). Nothing is
+        read or checked: a link to a missing object is still made.
+        """
         ...
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from leap.errors import ObjectExistsError, StoreError
@@ -133,6 +134,24 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def stored_at(self, key: str) -> datetime:
+        # A write links a finished temp file to its name, which keeps the temp file's
+        # modification time: the moment the bytes were written.
+        try:
+            seconds = self._path(key).stat().st_mtime
+        except FileNotFoundError:
+            raise StoreError(f"Object '{key}' does not exist in {self.url}.") from None
+        except OSError as exc:
+            raise self._fail("look up", key, exc) from exc
+        return datetime.fromtimestamp(seconds, UTC)
+
+    def link(self, key: str) -> str:
+        # A file:// URI rather than a bare path: it is a complete URL (spaces and other
+        # characters escaped) that a browser on this machine opens as is, and what the
+        # store's other locations look like (`url`). A bare path in a web page would be
+        # taken as a path on the page's own server.
+        return self._path(key).as_uri()
 
     def list(self, prefix: str) -> list[str]:
         check_prefix(prefix)

@@ -7,12 +7,21 @@ writer wins and nobody ever sees a partial object.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from leap.errors import ObjectExistsError, StoreError
-from leap.store.base import REASON_SUFFIX, check_key, check_prefix, corrupt_key, reason_text
+from leap.store.base import (
+    LINK_SECONDS,
+    REASON_SUFFIX,
+    check_key,
+    check_prefix,
+    corrupt_key,
+    reason_text,
+)
 from leap.store.s3_errors import S3Context, is_exists_conflict, is_missing, translate
 from leap.store.s3_options import (
     S3Options,
@@ -124,6 +133,26 @@ class S3Store:
             raise self._error(exc, f"look up object '{key}'") from None
         return True
 
+    def stored_at(self, key: str) -> datetime:
+        # S3 keeps the time of the PUT to the second.
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except _S3_FAILURES as exc:
+            raise self._error(exc, f"look up object '{key}'", key) from None
+        return head["LastModified"].astimezone(UTC)
+
+    def link(self, key: str) -> str:
+        # Signing is local (no request); the URL carries the access key id and a signature,
+        # never the secret. It is not logged here.
+        try:
+            return self._client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._key(key)},
+                ExpiresIn=LINK_SECONDS,
+            )
+        except _S3_FAILURES as exc:
+            raise self._error(exc, f"make a link to object '{key}'") from None
+
     def list(self, prefix: str) -> list[str]:
         check_prefix(prefix)
         root = f"{self.prefix}/" if self.prefix else ""
@@ -180,6 +209,9 @@ def _client_config(opts: S3Options, *, custom_endpoint: bool) -> Config:
             "response_checksum_validation": "when_required",
         }
     return Config(
+        # Requests are signed with SigV4 anyway; presigned links would otherwise get the
+        # older query signature, which most regions refuse.
+        signature_version="s3v4",
         retries={"mode": "standard", "total_max_attempts": max(1, opts.max_attempts)},
         connect_timeout=opts.connect_timeout,
         read_timeout=opts.read_timeout,
