@@ -136,9 +136,10 @@ def deployed(prefect_server: PrefectServer, tmp_path_factory) -> Deployed:
 
 
 def tiny_spec(store: Path, run_id: str, **extra) -> dict:
+    """A partial spec, as users pass with `--params`: the benchmark (smoke), the model and
+    the concurrency come from the deployment's default spec."""
     return {
         "run_id": run_id,
-        "benchmark": "smoke",
         "limit": 2,
         "dtype": "float32",
         "leap": TINY_LEAP,

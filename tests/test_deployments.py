@@ -138,6 +138,18 @@ def test_deployed_run_completes_and_fills_the_dashboard(deployed, single_run):
     assert state["limit"] == 1 and state["active_slots"] == 0
 
 
+def test_a_partial_spec_keeps_the_deployment_defaults_it_leaves_out(deployed, single_run):
+    # Before, a partial spec replaced the default whole: the benchmark fell back to
+    # RunSpec's, concurrency to 1 and the LeaP sizes to the paper's (16K tokens a path).
+    stored = json.loads((deployed.store / "deployed-one" / "run.json").read_text())["spec"]
+    declared = deployed.deployment("leap-benchmark/benchmark")["parameters"]["spec"]
+    given = tiny_spec(deployed.store, "deployed-one")
+    assert "benchmark" not in given and "concurrency" not in given
+    assert stored["concurrency"] == declared["concurrency"] > 1
+    assert (stored["benchmark"], stored["model"]) == (declared["benchmark"], declared["model"])
+    assert {k: stored["leap"][k] for k in given["leap"]} == given["leap"]
+
+
 def test_two_shards_on_two_workers_merge_into_one_run(deployed, single_run):
     spec = tiny_spec(deployed.store, "deployed-sharded")
     parent = deployed.run("leap-benchmark/benchmark", {"spec": spec, "shards": 2})

@@ -85,9 +85,17 @@ def scores(store: Path, run_id: str) -> list[dict]:
     return comparable(table.to_pylist())
 
 
-def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, config_file, prefect_server) -> tuple[Path, str]:
+    """One uninterrupted `leap run` against the session's real Prefect server: the
+    reference the interrupted runs are compared with. Its store and output."""
+    store = tmp_path_factory.mktemp("whole") / "runs"
+    env = {"PREFECT_API_URL": prefect_server.api}
+    return store, finish(start(run_args(store, "whole", config_file), env=env))
+
+
+def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file, whole):
     store = tmp_path / "runs"
-    finish(start(run_args(store, "whole", config_file)))
 
     process = start(run_args(store, "killed", config_file))
     first_round = store / "killed" / "problems" / "smoke-1" / "round-000.parquet"
@@ -108,7 +116,7 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file):
     finish(start(run_args(store, "killed", config_file)))
     for path, identity in stored.items():
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was rewritten"
-    assert scores(store, "killed") == scores(store, "whole")
+    assert scores(store, "killed") == scores(whole[0], "whole")
 
 
 def session_members(session: int) -> list[str]:
@@ -126,7 +134,7 @@ def session_members(session: int) -> list[str]:
     return members
 
 
-def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file):
+def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file, whole):
     """SIGTERM (a scheduler, `kill`) ends `leap run` mid-problem instead of after it."""
     store = tmp_path / "runs"
     process = start(run_args(store, "stopped", config_file))
@@ -151,20 +159,16 @@ def test_sigterm_stops_a_run_at_once_and_it_resumes(tmp_path, config_file):
     assert left == []
     finish(start(run_args(store, "stopped", config_file)))
     assert (problem / "final.parquet").exists()
+    assert scores(store, "stopped") == scores(whole[0], "whole")
 
 
-def test_artifacts_are_readable_through_a_real_prefect_server(
-    tmp_path, config_file, prefect_server
-):
-    store = tmp_path / "runs"
-    out = finish(
-        start(run_args(store, "served", config_file), env={"PREFECT_API_URL": prefect_server.api})
-    )
+def test_artifacts_are_readable_through_a_real_prefect_server(whole, prefect_server):
+    out = whole[1]
     assert "report:" in out
     # The server is shared by the session: look only at this run's flow runs.
-    mine = {"flow_runs": {"tags": {"all_": ["run:served"]}}}
+    mine = {"flow_runs": {"tags": {"all_": ["run:whole"]}}}
     runs = prefect_server.post("/flow_runs/filter", mine)
-    assert [r["name"] for r in runs] == ["served · smollm2-135m"]
+    assert [r["name"] for r in runs] == ["whole · smollm2-135m"]
     assert runs[0]["state_type"] == "COMPLETED"
     assert {"benchmark:smoke", "method:leap", "model:smollm2-135m"} <= set(runs[0]["tags"])
     artifacts = prefect_server.post("/artifacts/filter", mine)
@@ -173,8 +177,8 @@ def test_artifacts_are_readable_through_a_real_prefect_server(
     progress = next(a for a in artifacts if a["type"] == "progress")
     assert progress["data"] == 100.0
     by_key = {a["key"]: a for a in artifacts if a["key"]}
-    assert "Pass@1" in by_key["served-summary"]["data"]
-    assert "report.html" in by_key["served-report"]["data"]
+    assert "Pass@1" in by_key["whole-summary"]["data"]
+    assert "report.html" in by_key["whole-report"]["data"]
     tasks = prefect_server.post("/task_runs/filter", mine)
     assert {"problem-smoke-1", "problem-smoke-2"} <= {t["name"] for t in tasks}
 

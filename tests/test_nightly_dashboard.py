@@ -42,26 +42,31 @@ def stored_summary(store: Path, run_id: str) -> dict:
 
 
 def test_two_nights_each_cell_against_the_same_cell_the_night_before(deployed, tmp_path):
-    matrix = tmp_path / "matrix.yaml"
-    matrix.write_text(
-        yaml.safe_dump(
-            {
-                "benchmarks": [{"name": "smoke", "limit": 1}],
-                "methods": ["leap", "independent"],
-                "models": ["smollm2-135m"],
-                "configs": {"tiny": TINY_LEAP},
-                "dtype": "float32",
-            }
-        )
+    def matrix(name: str, methods: list[str]) -> Path:
+        path = tmp_path / name
+        cells = {
+            "benchmarks": [{"name": "smoke", "limit": 1}],
+            "methods": methods,
+            "models": ["smollm2-135m"],
+            "configs": {"tiny": TINY_LEAP},
+            "dtype": "float32",
+        }
+        path.write_text(yaml.safe_dump(cells))
+        return path
+
+    # The night before ran only the LeaP cell: tonight's independent cell has no previous
+    # night to compare with, and is never compared with another cell instead.
+    earlier, tonight = (
+        matrix("before.yaml", ["leap"]),
+        matrix("matrix.yaml", ["leap", "independent"]),
     )
     store = tmp_path / "nightly-store"
-    params = {"matrix": str(matrix), "store": str(store)}
     # The night before is run again by its date; tonight's date is its scheduled start's.
     before = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")
-    first = deployed.run(NIGHTLY, {**params, "night": before})
+    first = deployed.run(NIGHTLY, {"matrix": str(earlier), "store": str(store), "night": before})
     assert first["state_type"] == "COMPLETED", first["state"]["message"]
     assert first["name"] == f"nightly-{before}"
-    second = deployed.run(NIGHTLY, params)
+    second = deployed.run(NIGHTLY, {"matrix": str(tonight), "store": str(store)})
     assert second["state_type"] == "COMPLETED", second["state"]["message"]
     night = second["name"].removeprefix("nightly-")
     assert re.fullmatch(r"\d{8}", night) and night > before
@@ -76,8 +81,8 @@ def test_two_nights_each_cell_against_the_same_cell_the_night_before(deployed, t
         assert cell["name"] == run_id
         assert created_name(deployed, cell["id"]) == run_id
         # Its progress is a keyed artifact, listed under Artifacts.
-        progress = deployed.artifacts(cell["id"])["progress"]
-        assert progress["key"] == f"{run_id}-progress" and progress["data"] == 100.0
+        progress = deployed.by_key(cell["id"])[f"{run_id}-progress"]
+        assert progress["type"] == "progress" and progress["data"] == 100.0
         cells[method] = cell
     summaries = {m: stored_summary(store, r) for m, r in ids.items()}
     assert summaries["independent"]["n_scored"] == 1
@@ -91,15 +96,19 @@ def test_two_nights_each_cell_against_the_same_cell_the_night_before(deployed, t
     assert sorted(rows) == ["independent", "leap"]
     for method, row in rows.items():
         now = summaries[method]
-        then = stored_summary(store, CELL.format(night=before, method=method))
         assert row["run_id"] == ids[method] and row["state"] == "Completed"
         assert (row["benchmark"], row["model"], row["config"]) == ("smoke", "smollm2-135m", "tiny")
         assert row["pass_at_1"] == percent(now["pass_at_1"])
         assert row["cons_at_n"] == percent(now["cons_at_n"])
         assert row["answered_rate"] == percent(now["answered_rate"])
-        assert row["previous_night"] == before
-        for metric in ("pass_at_1", "cons_at_n", "answered_rate"):
-            assert row[f"{metric}_change"] == points(now[metric] - then[metric])
+        if method == "leap":
+            then = stored_summary(store, CELL.format(night=before, method=method))
+            assert row["previous_night"] == before
+            for metric in ("pass_at_1", "cons_at_n", "answered_rate"):
+                assert row[f"{metric}_change"] == points(now[metric] - then[metric])
+        else:
+            assert row["previous_night"] == "—"
+            assert {row[f"{m}_change"] for m in ("pass_at_1", "cons_at_n")} == {"—"}
         # The report: a file in the store (an https URL for S3 stores).
         report = row["report"]
         assert report.endswith(f"{ids[method]}/results/report.html")
@@ -110,13 +119,13 @@ def test_two_nights_each_cell_against_the_same_cell_the_night_before(deployed, t
         assert rows["leap"][f"{metric}_vs_independent"] == difference
         assert rows["independent"][f"{metric}_vs_independent"] == "—"
     markdown = artifacts["markdown"]["data"]
-    assert f"### Nightly {night}: matrix {matrix}" in markdown
+    assert f"### Nightly {night}: matrix {tonight}" in markdown
     assert f"[report]({rows['leap']['report']})" in markdown
     assert f"| {before} | {rows['leap']['pass_at_1_vs_independent']} / " in markdown
 
     # The first night had nothing to compare with.
     first_rows = json.loads(deployed.artifacts(first["id"])["table"]["data"])
-    assert [r["previous_night"] for r in first_rows] == ["—", "—"]
+    assert [r["previous_night"] for r in first_rows] == ["—"]
     assert {r["pass_at_1_change"] for r in first_rows} == {"—"}
     # Both nights are versions of the same keys: the history of each artifact is the trend.
     for key in ("leap-nightly-results", "leap-nightly-summary"):

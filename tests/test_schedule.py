@@ -37,6 +37,12 @@ def _scheduler_errors(output: str) -> list[str]:
     return [line for line in output.splitlines() if re.search(r"ERROR.*[Ss]chedul", line)]
 
 
+def _scheduler_tracebacks(output: str) -> list[str]:
+    """The tracebacks in `output` that went through the scheduler service."""
+    blocks = re.split(r"(?=Traceback \(most recent call last\))", output)[1:]
+    return [b for b in blocks if re.search(r"services/scheduler|schedul\w*_flow_runs|bulk DML", b)]
+
+
 def _wait(condition, what: str, timeout: float, server, log_start: int):
     deadline = time.monotonic() + timeout
     while not (found := condition()):
@@ -89,6 +95,8 @@ def test_the_scheduler_creates_runs_and_a_worker_completes_one(deployed, tmp_pat
 
     # The scheduler worked without a failure (prefect 3.8.8 with SQLAlchemy 2.1 logs one
     # each loop: "Can't evaluate bulk DML statement", and never creates a run).
+    # Other tracebacks may be there: SQLite answers "database is locked" to a worker's
+    # heartbeat now and then on two busy cores, which the worker retries.
     output = _server_output(server, log_start)
-    assert "Traceback" not in output, output[-4000:]
+    assert _scheduler_tracebacks(output) == [], output[-4000:]
     assert _scheduler_errors(output) == []
