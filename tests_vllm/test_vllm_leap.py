@@ -19,12 +19,10 @@ QUESTION = (
     "Explain each step, then give the final number."
 )
 PROBLEM = Problem(id="farm", question=QUESTION, answer="840")
-# Three paths, so each hears its top-2 peers; three rounds of 96 tokens (the lane's time
-# goes into decoding on two cores).
 CONFIG = LeapConfig(
-    n_paths=3,
-    tokens_per_round=96,
-    max_tokens=288,
+    n_paths=4,
+    tokens_per_round=160,
+    max_tokens=480,
     summary_max_tokens=32,
     answer_max_tokens=24,
     top_k=2,
@@ -43,7 +41,7 @@ def solved(vllm_engine):
 
 def test_a_problem_runs_to_final_answers_with_valid_rounds(solved):
     _, records, final = solved
-    assert final is not None and [a.path for a in final.answers] == [0, 1, 2]
+    assert final is not None and [a.path for a in final.answers] == [0, 1, 2, 3]
     assert [r.round for r in records] == list(range(len(records)))
     assert len(records) >= 2  # at least one exchange of summaries happened
     for record in records:
