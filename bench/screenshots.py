@@ -5,7 +5,8 @@ deployments and two workers, runs a two-cell nightly matrix (leap and independen
 smoke problem, tiny sizes) for two nights, then shoots:
 
 - the flow run page of the second night's LeaP cell (task runs with their messages),
-- the nightly summary artifact (`leap-nightly-summary`: deltas against the first night),
+- the nightly summary artifact (`leap-nightly-summary`: deltas against the first night)
+  and its history (one version per night),
 - the nightly results table artifact.
 
     make screenshots            # installs Debian's chromium when it is missing
@@ -130,7 +131,16 @@ class Dashboard:
                 os.killpg(process.pid, signal.SIGKILL)
 
     def request(self, method: str, path: str, body: dict | None = None):
-        response = httpx.request(method, f"{self.api}{path}", json=body, timeout=60)
+        # The SQLite-backed server may not answer for a while on two busy cores: reads are
+        # asked again (only reads: a POST that reached it must not create a run twice).
+        for attempt in range(5):
+            try:
+                response = httpx.request(method, f"{self.api}{path}", json=body, timeout=60)
+                break
+            except httpx.TransportError:
+                if attempt == 4 or (method == "POST" and "filter" not in path):
+                    raise
+                time.sleep(2)
         response.raise_for_status()
         return response.json()
 
@@ -210,6 +220,15 @@ def main() -> None:
             shoot(f"{dashboard.url}/runs/flow-run/{cell['id']}", args.out / "flow-run.png")
             shoot(
                 f"{dashboard.url}/artifacts/key/leap-nightly-summary",
+                args.out / "nightly-summary-history.png",
+            )
+            by_key = {
+                "artifacts": {"key": {"any_": ["leap-nightly-summary"]}},
+                "sort": "CREATED_DESC",
+            }
+            latest = dashboard.request("POST", "/artifacts/filter", by_key)[0]
+            shoot(
+                f"{dashboard.url}/artifacts/artifact/{latest['id']}",
                 args.out / "nightly-summary.png",
             )
             shoot(
