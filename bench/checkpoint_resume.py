@@ -42,8 +42,8 @@ def arithmetic_problems(count: int) -> list[dict[str, str]]:
 def build_resume_run(engine: Any, count: int, root: Path) -> tuple[Path, dict[str, Any]]:
     """A run of `count` problems, each with 1 or 2 stored rounds and no final answers."""
     from leap.algorithm.config import LeapConfig
-    from leap.algorithm.peers import PeerGroup
     from leap.benchmarks import load_benchmark
+    from leap.methods.peers import PeerGroup
     from leap.runs import RunSpec, RunStore
 
     data = root / "problems.json"
@@ -158,7 +158,7 @@ def warm_resume(engine: Any, store: Path) -> dict[str, float]:
     fresh process; the generate call is stopped right after its first sampled token.
     """
     import leap.engines.transformers.engine as te
-    from leap.algorithm.peers import PeerGroup
+    from leap.methods.peers import PeerGroup
     from leap.runs import RunStore, load_run_problems
 
     engine.reset_cache()

@@ -39,7 +39,7 @@ class WriteSample:
 
 def produce_rounds(engine: Any, config: Any, problems: Sequence[Any]) -> list[Any]:
     """Real rounds: each problem solved by a peer group, every round kept."""
-    from leap.algorithm.peers import PeerGroup
+    from leap.methods.peers import PeerGroup
 
     records: list[Any] = []
     for problem in problems:

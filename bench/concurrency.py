@@ -33,11 +33,11 @@ from baseline import independent_requests
 from harness import MeteredEngine, machine_info, median, write_json
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.smoke import generate_smoke
 from leap.engines.factory import create_engine
 from leap.engines.options import VllmOptions
 from leap.engines.recording import continuation_reuse
+from leap.methods.peers import PeerGroup
 
 
 def solve_concurrently(engine, problems, config: LeapConfig, *, ignore_eos: bool, tag: str):

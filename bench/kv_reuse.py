@@ -16,10 +16,10 @@ from harness import Call, MeteredEngine, QuietPolicy, console, cpu_mark, foreign
 from rich.table import Table
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.algorithm.seeds import derive_seed
 from leap.benchmarks import Problem
 from leap.engines.base import GenerationRequest
+from leap.methods.peers import PeerGroup
 
 
 @dataclass

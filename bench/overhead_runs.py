@@ -15,9 +15,9 @@ from baseline import independent_requests
 from harness import Call, MeteredEngine, QuietPolicy, console, cpu_mark, foreign_cores
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.algorithm.records import FinalRecord, RoundRecord, path_rows
 from leap.benchmarks import Problem
+from leap.methods.peers import PeerGroup
 from leap.scoring.metrics import TokenTotals
 
 

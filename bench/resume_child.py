@@ -111,8 +111,8 @@ def child_main(argv: Sequence[str]) -> int:
         marks.save()
         return 0
 
-    from leap.algorithm.peers import PeerGroup
     from leap.engines.transformers.engine import TransformersEngine
+    from leap.methods.peers import PeerGroup
     from leap.runs import RunStore, load_run_problems
 
     marks.note("library_imported")

@@ -59,8 +59,32 @@ def test_bad_yaml_is_a_clear_error(tmp_path, text):
 def test_schedule():
     assert all(LeapConfig().communicates_after(r) for r in range(3))
     assert not any(LeapConfig(method="independent").communicates_after(r) for r in range(3))
-    single = LeapConfig(method="single", tokens_per_round=100, communicate_at=(250,))
+    single = LeapConfig(method="single", tokens_per_round=100, communicate_at=(300,))
     assert [single.communicates_after(r) for r in range(4)] == [False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("given", "sentence"),
+    [
+        ({"communicate_at": (250,)}, "250 is not a multiple of tokens_per_round"),
+        ({"communicate_at": (1000,)}, "1000 is not below max_tokens"),
+    ],
+)
+def test_single_positions_that_no_round_ends_at_are_refused(given, sentence):
+    data = {"method": "single", "tokens_per_round": 100, "max_tokens": 1000, **given}
+    with pytest.raises(LeapError, match=sentence):
+        parse_config(data)
+
+
+def test_release_preset_fills_only_what_the_config_leaves_out():
+    release = LeapConfig(preset="release")
+    assert (release.top_k, release.similarity) == (2, "indel")
+    assert (release.sampling.top_k, release.sampling.min_p) == (40, 0.05)
+    assert release.sampling.temperature == LeapConfig().sampling.temperature
+    own = LeapConfig(preset="release", top_k=3, sampling={"min_p": 0.1})
+    assert (own.top_k, own.sampling.top_k, own.sampling.min_p) == (3, 40, 0.1)
+    paper = LeapConfig()
+    assert (paper.top_k, paper.similarity, paper.sampling.top_k) == (4, "levenshtein", 0)
 
 
 def test_run_spec_file_loads_a_whole_spec(tmp_path):

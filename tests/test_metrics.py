@@ -184,6 +184,7 @@ def test_token_totals_add_and_export() -> None:
         "answer": 2,
         "prompt_computed": 7,
         "prompt_reused": 30,
+        "inherited": 0,
     }
     assert sum([a, b, b]) == TokenTotals(12, 4, 7, 3, 7, 60)
     assert sum([], TokenTotals()) == TokenTotals()

@@ -287,7 +287,7 @@ def test_core_imports_without_vllm():
 
     assert importlib.util.find_spec("vllm") is None  # the main venv never has vLLM
     code = (
-        "import leap.console.cli, leap.algorithm.peers, leap.engines.factory as f\n"
+        "import leap.console.cli, leap.methods.peers, leap.engines.factory as f\n"
         "import leap.engines.openai_engine\n"
         "from leap.errors import LeapError\n"
         "try:\n"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.problem import Problem
 from leap.engines.tokenizer import ChatTokenizer
+from leap.methods.peers import PeerGroup
 
 TEXTS = [
     "First step: 17 + 25.\n\nSecond step: carry the one.\n\nSo the answer is",

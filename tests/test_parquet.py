@@ -21,8 +21,9 @@ from leap.runs.parquet import (
     round_to_parquet,
 )
 
-# The stored format of SCHEMA_VERSION 1, written out by hand: every stored run has these
-# columns with these types. Deriving the schema from the records must keep it exactly.
+# The stored format since SCHEMA_VERSION 1, written out by hand: every stored run has these
+# columns with these types (version 2 added segment kinds, not columns). Deriving the
+# schema from the records must keep it exactly.
 _SEGMENT = pa.struct(
     [("kind", pa.string()), ("token_ids", pa.list_(pa.int32())), ("text", pa.string())]
 )
@@ -135,7 +136,7 @@ def stored_rows(data: bytes) -> list[dict]:
 
 
 def test_the_derived_schemas_are_the_stored_format():
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert ROUND_SCHEMA.equals(STORED_ROUND)
     assert FINAL_SCHEMA.equals(STORED_FINAL)
 
@@ -251,6 +252,13 @@ def test_reading_is_strict():
         final_from_parquet(final, "other")
     with pytest.raises(CorruptObject, match="final answers"):
         final_from_parquet(parquet_bytes([], FINAL_SCHEMA), "prob-7")
+
+
+def test_an_object_of_a_newer_schema_version_is_refused():
+    rows = stored_rows(round_to_parquet("run-a", full_round()))
+    newer = parquet_bytes([{**r, "schema_version": SCHEMA_VERSION + 1} for r in rows], ROUND_SCHEMA)
+    with pytest.raises(CorruptObject, match=f"schema version {SCHEMA_VERSION + 1}, newer"):
+        round_from_parquet(newer, "prob-7", 3)
 
 
 def test_a_missing_column_is_named():

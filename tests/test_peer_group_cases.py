@@ -17,9 +17,9 @@ from scripted_engine import EOS_TEXT, ScriptedEngine, queues
 
 from leap.algorithm import prompts
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.algorithm.records import FinalRecord, RoundRecord, Segment, path_rows
 from leap.benchmarks import Problem
+from leap.methods.peers import PeerGroup
 
 PROBLEM = Problem(id="p-1", question="What is 1 + 1?", answer="2")
 BASE = dict(

@@ -6,9 +6,9 @@ import pytest
 
 from leap.algorithm import prompts
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup, own_text
 from leap.algorithm.records import PathAnswer, Segment
 from leap.benchmarks import Problem
+from leap.methods.peers import PeerGroup, own_text
 from leap.scoring.answers import score_text
 
 PROBLEM = Problem(id="p-17", question="What is 17 + 25?", answer="42")

@@ -16,11 +16,11 @@ from engine_contract import GREEDY, QUESTION, CacheTraits, EngineContract, reque
 from lane import BLOCK
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.problem import Problem
 from leap.engines.options import OpenAIOptions
 from leap.engines.recording import Recording, continuation_reuse
 from leap.errors import LeapError
+from leap.methods.peers import PeerGroup
 
 
 def free_port() -> int:

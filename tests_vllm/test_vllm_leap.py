@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.peers import PeerGroup
 from leap.benchmarks.problem import Problem
 from leap.engines.recording import Recording, continuation_reuse
+from leap.methods.peers import PeerGroup
 from leap.runs import RunSpec, RunStore
 from leap.runs.solve import solve_problem
 

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-SegmentKind = Literal["prompt", "reasoning", "discarded", "cue", "summary", "peers", "answer"]
+SegmentKind = Literal[
+    "prompt", "beginning", "reasoning", "discarded", "cue", "summary", "peers", "answer"
+]
 PathFinish = Literal["think_end", "eos", "budget"]
 # Segments the path wrote itself, and which scoring may read.
 OWN_KINDS: tuple[SegmentKind, ...] = ("reasoning", "answer")

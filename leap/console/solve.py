@@ -51,8 +51,8 @@ def run_solve(
     engine: str = "transformers",
     engine_options: EngineOptions | None = None,
 ) -> FinalRecord:
-    from leap.algorithm.peers import PeerGroup
     from leap.engines.factory import create_engine
+    from leap.methods.peers import PeerGroup
 
     problem = make_problem(question, answer, choices)
     console = Console()

@@ -37,6 +37,7 @@ def write_markdown_summary(summary: RunSummary, previous: RunSummary | None = No
             for label, value in (
                 ("benchmark", summary.benchmark),
                 ("method", summary.method),
+                ("preset", summary.preset),
                 ("model", summary.model),
             )
         )

@@ -128,6 +128,7 @@ def _header(summary: RunSummary) -> str:
         for label, value in (
             ("Benchmark", summary.benchmark),
             ("Method", summary.method),
+            ("Preset", summary.preset),
             ("Model", summary.model),
             ("Engine", summary.engine),
             ("dtype", summary.dtype),

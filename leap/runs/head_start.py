@@ -77,6 +77,7 @@ def _solve(future: Future[FinalRecord], engine: Engine, run: PreparedRun, proble
             run.store,
             on_round=report_rounds(problem.id),
             unsaved=run.unsaved_work(problem.id),
+            beginnings=run.beginnings.get(problem.id),
         )
     except BaseException as exc:  # noqa: BLE001 - handed to the task that takes over
         future.set_exception(exc)

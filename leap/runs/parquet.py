@@ -24,12 +24,15 @@ import pyarrow.parquet as pq
 
 from leap.algorithm.records import FinalRecord, RoundRecord
 
-SCHEMA_VERSION = 1
+# Version 2 adds segment kinds, not columns: `beginning` (a prefix inherited from another
+# run) and answer segments inside rounds (moa). Version 1 objects read unchanged; an
+# object of a newer version is refused rather than half understood.
+SCHEMA_VERSION = 2
 
 # Header columns every stored row starts with; they are not fields of a record.
 _HEADER = [("schema_version", pa.int16()), ("run_id", pa.string())]
 # Fields stored as 32-bit integers (for a list, its items): indexes and token ids. Every
-# other integer is 64-bit. This is the stored format of SCHEMA_VERSION 1; keep it.
+# other integer is 64-bit. This is the stored format since SCHEMA_VERSION 1; keep it.
 _INT32_FIELDS = frozenset({"round", "path", "peers", "token_ids"})
 _SCALARS: dict[type, pa.DataType] = {
     int: pa.int64(),
@@ -180,4 +183,11 @@ def _from_bytes(data: bytes, schema: pa.Schema) -> list[dict[str, Any]]:
         table = table.select(schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
         raise CorruptObject(f"its columns have unexpected types ({exc})") from None
-    return table.to_pylist()
+    rows = table.to_pylist()
+    newer = {r["schema_version"] for r in rows if r.get("schema_version", 0) > SCHEMA_VERSION}
+    if newer:
+        raise CorruptObject(
+            f"it was written in schema version {max(newer)}, newer than this version "
+            f"reads ({SCHEMA_VERSION}); upgrade the pipeline to read it"
+        )
+    return rows

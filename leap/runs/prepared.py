@@ -7,14 +7,19 @@ prepares it itself. Either way nothing is loaded or checked twice.
 
 from __future__ import annotations
 
+import logging
+
 from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
 from leap.engines.factory import shared_engine
+from leap.runs.beginnings import plan_beginnings
 from leap.runs.head_start import HeadStart
 from leap.runs.problems import load_run_problems
 from leap.runs.solve import UnsavedWork
 from leap.runs.spec import RunSpec, new_run_id
 from leap.runs.store import RunStore
+
+log = logging.getLogger("leap")
 
 
 class PreparedRun:
@@ -25,12 +30,20 @@ class PreparedRun:
     object cannot be encoded, so Prefect records only its type name.
     """
 
-    __slots__ = ("spec", "problems", "store", "head_start", "_unsaved", "_begun")
+    __slots__ = ("spec", "problems", "store", "beginnings", "head_start", "_unsaved", "_begun")
 
-    def __init__(self, spec: RunSpec, problems: list[Problem], store: RunStore) -> None:
+    def __init__(
+        self,
+        spec: RunSpec,
+        problems: list[Problem],
+        store: RunStore,
+        beginnings: dict[str, list[list[int]]] | None = None,
+    ) -> None:
         self.spec = spec  # its run_id is set
         self.problems = problems
         self.store = store
+        # problem id -> one inherited token prefix per starting path (spec.beginnings)
+        self.beginnings = beginnings or {}
         self.head_start = HeadStart()
         self._unsaved: dict[str, UnsavedWork] = {}
         self._begun = False
@@ -74,4 +87,17 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     store = RunStore.open(spec.store, spec.run_id)
     store.store.check()
     store.check_spec(spec)
-    return PreparedRun(spec, problems, store)
+    beginnings = None
+    if spec.beginnings is not None:
+        plan = plan_beginnings(
+            spec,
+            problems,
+            spec.beginnings,
+            paths_per_problem=spec.leap.starting_paths,
+            group_size=spec.leap.group_paths,
+        )
+        for sentence in plan.skipped.values():
+            log.warning("skipped: %s", sentence)
+        problems = [p for p in problems if p.id in plan.prefixes]
+        beginnings = plan.prefixes
+    return PreparedRun(spec, problems, store, beginnings)

@@ -118,7 +118,7 @@ def summarize(
         for pid, rows in by_problem.items()
     ]
     correct = [[r.correct for r in rows] for rows in by_problem.values()]
-    n = spec.leap.n_paths
+    n = spec.leap.final_paths
     metrics: dict[str, Any] = {}
     if correct:
         metrics = {
@@ -133,6 +133,7 @@ def summarize(
         run_id=run_id,
         benchmark=spec.benchmark,
         method=spec.leap.method,
+        preset=spec.leap.preset,
         model=spec.model,
         engine=spec.engine,
         config=spec.leap.model_dump(mode="json"),

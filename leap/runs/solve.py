@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from leap.algorithm.peers import PeerGroup
 from leap.algorithm.records import FinalRecord, RoundRecord
 from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
 from leap.errors import LeapError, ObjectExistsError, StoreError
+from leap.methods import Beginnings, policy_for
 from leap.runs.progress import ProgressEvent, emit, report_rounds
 from leap.runs.spec import RunSpec
 from leap.runs.store import RunStore
@@ -58,8 +58,11 @@ def solve_problem(
     run: RunStore,
     on_round: RoundListener | None = None,
     unsaved: UnsavedWork | None = None,
+    beginnings: Beginnings | None = None,
 ) -> FinalRecord:
     """Continue `problem` from its last stored round to its final answers.
+
+    `beginnings` holds the inherited prefix of each starting path, when the run has them.
 
     When another worker stores a round first (two workers on one problem), this one
     reloads the stored rounds and continues from them, so the store never holds two
@@ -74,12 +77,13 @@ def solve_problem(
     while True:
         records = run.load_rounds(problem.id)
         try:
-            group = PeerGroup(
+            group = policy_for(
                 engine,
                 spec.leap,
                 problem,
                 cache_prefix=f"{run.run_id}/{problem.id}",
                 records=records,
+                beginnings=beginnings,
             )
         except ValueError as exc:
             raise LeapError(
@@ -133,6 +137,7 @@ def solve_in_run(run: PreparedRun, problem: Problem) -> FinalRecord:
             run.store,
             on_round=report_rounds(problem.id),
             unsaved=run.unsaved_work(problem.id),
+            beginnings=run.beginnings.get(problem.id),
         )
     emit(ProgressEvent(problem.id, -1, 0, finished=True))
     return final

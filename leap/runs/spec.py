@@ -15,13 +15,22 @@ from leap.algorithm.config import LeapConfig
 from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE, leap_defaults_for
 from leap.engines.options import OPTION_TYPES, EngineOptions, options_for
 from leap.errors import LeapError, describe_validation_error
+from leap.runs.beginnings import Beginnings
 
 EngineName = Literal["transformers", "vllm", "openai"]
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Where and how fast a run goes: a run may resume with other values of these.
 _NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
 # Decisive fields added after the first runs were stored, with the value they had before.
-_ADDED_LATER: dict[str, Any] = {"shuffle_choices": None}
+_ADDED_LATER: dict[str, Any] = {"shuffle_choices": None, "beginnings": None}
+# The same for the fields of the `leap` block.
+_LEAP_ADDED_LATER: dict[str, Any] = {
+    "preset": "paper",
+    "peer_format": "ours",
+    "layers": 3,
+    "group_size": 4,
+    "first_tokens": None,
+}
 # run.json files written before each engine had its own options type hold every option
 # of every engine, at its default where the run did not set it.
 _EVERY_OPTION = frozenset(name for t in OPTION_TYPES.values() if t for name in t.model_fields)
@@ -46,6 +55,9 @@ class RunSpec(BaseModel):
         "benchmark's own choice; named GPQA shuffles, file: benchmarks do not)",
     )
     leap: LeapConfig = LeapConfig()
+    beginnings: Beginnings | None = Field(
+        None, description="start every path from a prefix of a path of another stored run"
+    )
     model: str = DEFAULT_MODEL
     engine: EngineName = "transformers"
     engine_options: EngineOptions = Field(
@@ -80,6 +92,9 @@ class RunSpec(BaseModel):
         for name, default in _ADDED_LATER.items():
             if decisive.get(name) == default:
                 del decisive[name]
+        for name, default in _LEAP_ADDED_LATER.items():
+            if decisive["leap"].get(name) == default:
+                del decisive["leap"][name]
         return decisive
 
     def content_hash(self) -> str:
@@ -89,10 +104,14 @@ class RunSpec(BaseModel):
 
     def display_name(self) -> str:
         """The flow-run name: `aime24-leap-dispersed-k4-T4096`."""
-        c = self.leap
-        if c.method == "independent":
-            return f"{self.benchmark_slug()}-independent-N{c.n_paths}"
-        return f"{self.benchmark_slug()}-{c.method}-{c.router}-k{c.top_k}-T{c.tokens_per_round}"
+        c, bench = self.leap, self.benchmark_slug()
+        if c.method in ("independent", "self-correct"):
+            return f"{bench}-{c.method}-N{c.n_paths}"
+        if c.method == "moa":
+            return f"{bench}-moa-L{c.layers}xA{c.n_paths}"
+        if c.method == "leap-s":
+            return f"{bench}-leap-s-N{c.n_paths}xM{c.group_size}-T{c.communication_tokens}"
+        return f"{bench}-{c.method}-{c.router}-k{c.top_k}-T{c.tokens_per_round}"
 
     def benchmark_slug(self) -> str:
         name = self.benchmark.removeprefix("file:").rsplit("/", 1)[-1]

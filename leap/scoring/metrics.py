@@ -106,6 +106,7 @@ class TokenTotals:
     - summary: tokens the model generated inside summaries;
     - injected: tokens the system appended (cues, peer blocks);
     - answer: tokens generated for the final answer;
+    - inherited: tokens of a beginning taken from another run's path (not generated here);
     - prompt_computed: prompt/context tokens the engine had to prefill;
     - prompt_reused: prompt/context tokens served from a cache instead.
     """
@@ -116,6 +117,7 @@ class TokenTotals:
     answer: int = 0
     prompt_computed: int = 0
     prompt_reused: int = 0
+    inherited: int = 0
 
     @classmethod
     def of_path(cls, rounds: Sequence[PathRound], answer: PathAnswer | None = None) -> TokenTotals:
@@ -130,6 +132,9 @@ class TokenTotals:
             reasoning=last.reasoning_tokens if last else 0,
             summary=last.summary_tokens if last else 0,
             injected=last.injected_tokens if last else 0,
+            inherited=sum(
+                len(s.token_ids) for row in rounds for s in row.segments if s.kind == "beginning"
+            ),
             prompt_computed=sum(row.prompt_computed for row in rounds),
             prompt_reused=sum(row.prompt_reused for row in rounds),
         )

@@ -25,6 +25,7 @@ TOKEN_COLUMNS: dict[str, str] = {
     "answer": "answer_tokens",
     "prompt_computed": "prompt_computed",
     "prompt_reused": "prompt_reused",
+    "inherited": "inherited_tokens",
 }
 
 
@@ -56,6 +57,8 @@ class ScoreRow:
     # makes the path: correct, wrong, unanswered (no answer found) or timeout.
     answer_method: str = "boxed"
     verdict: str = "wrong"
+    # Tokens of a beginning inherited from another run (never credited to the path).
+    inherited_tokens: int = 0
 
     @staticmethod
     def token_fields(tokens: TokenTotals) -> dict[str, int]:
@@ -78,6 +81,7 @@ _ABSENT_WHEN_NONE = (
     "wrong_problems",
     "unanswered_problems",
     "dtype",
+    "preset",
     "spec_hash",
     "versions",
     "origin",
@@ -145,6 +149,7 @@ class RunSummary(BaseModel):
     wrong_problems: list[str] | None = None
     unanswered_problems: list[str] | None = None
     dtype: str | None = None
+    preset: str | None = None  # the LeaP settings' preset: paper or release
     spec_hash: str | None = None
     versions: dict[str, str] | None = None
     origin: RunOrigin | None = None
@@ -159,6 +164,8 @@ class RunSummary(BaseModel):
         for key in _ABSENT_WHEN_NONE:
             if data[key] is None:
                 del data[key]
+        if not data["tokens"]["inherited"]:
+            del data["tokens"]["inherited"]  # runs without beginnings: as before they existed
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
