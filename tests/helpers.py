@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 from leap.algorithm.config import LeapConfig
-from leap.runs import RunSpec
+from leap.algorithm.records import FinalRecord, PathAnswer, PathRound, RoundRecord, Segment
+from leap.benchmarks import Problem
+from leap.runs import RunSpec, RunStore, load_run_problems
 
 # Two smoke problems, two paths, two rounds: seconds per problem on the CPU model.
 TINY_LEAP = {
@@ -47,3 +50,31 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def store_source(
+    store: Path, encode, right: bool = True, run_id: str = "src", **fields
+) -> list[Problem]:
+    """A finished source run `run_id` of the first smoke problem: path 0 right (unless not
+    `right`), path 1 wrong; `encode` turns their text into token ids."""
+    # The smoke benchmark draws its problems with the run seed: the source uses the new
+    # runs' seed unless `fields` says otherwise.
+    fields = {"leap": {"seed": TINY_LEAP["seed"]}, **fields}
+    spec = RunSpec(benchmark="smoke", limit=1, store=str(store), run_id=run_id, **fields)
+    (problem,) = load_run_problems(RunSpec(benchmark="smoke", limit=1, leap=spec.leap))
+    run = RunStore.open(str(store), run_id)
+    run.create_or_check(spec)
+    first = problem.answer if right else "999"
+    texts = [f"Adding up, the total is {first}.", "Adding up, the total is 1000."]
+    rows = [
+        PathRound(i, [Segment("prompt", [1], "q"), Segment("reasoning", encode(t), t)])
+        for i, t in enumerate(texts)
+    ]
+    run.save_round(RoundRecord(problem.id, 0, rows))
+    boxed = [first, "1000"]
+    answers = [
+        PathAnswer(i, [], False, "eos", own_text=f"{texts[i]} \\boxed{{{boxed[i]}}}")
+        for i in range(2)
+    ]
+    run.save_final(FinalRecord(problem.id, answers))
+    return [problem]

@@ -11,14 +11,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from helpers import TINY_LEAP
+from helpers import TINY_LEAP, store_source
 from scripted_engine import EOS_TEXT, ScriptedEngine, queues
 
 from leap.algorithm.config import LeapConfig
-from leap.algorithm.records import FinalRecord, PathAnswer, PathRound, RoundRecord, Segment
+from leap.algorithm.records import RoundRecord
 from leap.benchmarks import Problem
 from leap.methods.peers import PeerGroup
-from leap.runs import RunSpec, RunStore, load_run_problems
+from leap.runs import RunStore
 from leap.runs.results import score_problem
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,32 +65,6 @@ def test_a_resumed_group_checks_and_keeps_its_beginning():
 
 
 # -- through `leap run` on the real model ------------------------------------------------
-
-
-def store_source(store: Path, encode, right: bool = True, **fields) -> list[Problem]:
-    """A finished source run "src" of the first smoke problem: path 0 right (unless not
-    `right`), path 1 wrong; `encode` turns their text into token ids."""
-    # The smoke benchmark draws its problems with the run seed: the source uses the new
-    # runs' seed unless `fields` says otherwise.
-    fields = {"leap": {"seed": TINY_LEAP["seed"]}, **fields}
-    spec = RunSpec(benchmark="smoke", limit=1, store=str(store), run_id="src", **fields)
-    (problem,) = load_run_problems(RunSpec(benchmark="smoke", limit=1, leap=spec.leap))
-    run = RunStore.open(str(store), "src")
-    run.create_or_check(spec)
-    first = problem.answer if right else "999"
-    texts = [f"Adding up, the total is {first}.", "Adding up, the total is 1000."]
-    rows = [
-        PathRound(i, [Segment("prompt", [1], "q"), Segment("reasoning", encode(t), t)])
-        for i, t in enumerate(texts)
-    ]
-    run.save_round(RoundRecord(problem.id, 0, rows))
-    boxed = [first, "1000"]
-    answers = [
-        PathAnswer(i, [], False, "eos", own_text=f"{texts[i]} \\boxed{{{boxed[i]}}}")
-        for i in range(2)
-    ]
-    run.save_final(FinalRecord(problem.id, answers))
-    return [problem]
 
 
 def leap_run(spec: dict, tmp_path: Path) -> subprocess.CompletedProcess:

@@ -127,3 +127,12 @@ def test_the_config_sampling_is_what_engines_receive():
     # Built directly (as engines and tests do), a bad value is refused all the same.
     with pytest.raises(ValidationError, match="top_p"):
         SamplingParams(top_p=1.5)
+
+
+def test_every_method_a_config_accepts_has_a_policy():
+    from typing import get_args
+
+    from leap.algorithm.config import Method
+    from leap.methods import METHODS
+
+    assert set(get_args(Method)) == set(METHODS)

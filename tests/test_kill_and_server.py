@@ -32,7 +32,7 @@ def config_file(tmp_path_factory) -> Path:
     return path
 
 
-def run_args(store: Path, run_id: str, config: Path) -> list[str]:
+def run_args(store: Path, run_id: str, config: Path, limit: int = 2) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -41,7 +41,7 @@ def run_args(store: Path, run_id: str, config: Path) -> list[str]:
         "--benchmark",
         "smoke",
         "--limit",
-        "2",
+        str(limit),
         "--store",
         str(store),
         "--run-id",
@@ -117,6 +117,48 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file, whole):
     for path, identity in stored.items():
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{path} was rewritten"
     assert scores(store, "killed") == scores(whole[0], "whole")
+
+
+# Each new method with three rounds on one problem; killed once its first round is stored
+# (moa: during its second layer; leap-s: after its group communication).
+METHOD_CONFIGS = {
+    "self-correct": {"method": "self-correct", "tokens_per_round": 24, "max_tokens": 72},
+    "moa": {"method": "moa", "layers": 3, "max_tokens": 24},
+    "leap-s": {
+        "method": "leap-s",
+        "group_size": 2,
+        "first_tokens": 24,
+        "tokens_per_round": 24,
+        "max_tokens": 72,
+    },
+}
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_CONFIGS))
+def test_a_killed_run_of_each_method_resumes_to_the_same_tokens(tmp_path, method):
+    config = tmp_path / f"{method}.yaml"
+    config.write_text(yaml.safe_dump({**TINY_LEAP, **METHOD_CONFIGS[method]}))
+    store = tmp_path / "runs"
+    finish(start(run_args(store, "whole", config, limit=1)))
+
+    process = start(run_args(store, "killed", config, limit=1))
+    problem = store / "killed" / "problems" / "smoke-1"
+    deadline = time.monotonic() + 600
+    while not (problem / "round-000.parquet").exists():
+        assert process.poll() is None, output(process)[-4000:]
+        assert time.monotonic() < deadline, "no round was stored in time"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (problem / "final.parquet").exists()
+    assert not (problem / "round-002.parquet").exists()
+
+    finish(start(run_args(store, "killed", config, limit=1)))
+    rounds = sorted(p.name for p in problem.glob("round-*.parquet"))
+    assert rounds == ["round-000.parquet", "round-001.parquet", "round-002.parquet"]
+    killed = scores(store, "killed")
+    assert killed == scores(store, "whole")  # sequence_sha256: the same tokens, path by path
+    assert len(killed) == (1 if method == "moa" else TINY_LEAP["n_paths"])
 
 
 def session_members(session: int) -> list[str]:

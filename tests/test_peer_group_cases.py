@@ -82,6 +82,21 @@ class Case:
 
 CASES = [
     Case(
+        "self-correct: no summary and no peers; the path reasons on over rounds",
+        config={"method": "self-correct"},
+        script={
+            0: ["one plus one", "is 2</think>", BOXED_2],
+            1: ["wrong start.", "Start over: ", "2</think>", BOXED_2],
+        },
+        rounds=[
+            {0: [reasoning("one plus one")], 1: [reasoning("wrong start.")]},
+            {0: [reasoning("is 2</think>")], 1: [reasoning("Start over: ")]},
+            {1: [reasoning("2</think>")]},
+        ],
+        finish={0: (1, "think_end"), 1: (2, "think_end")},
+        answers={0: [answer("\\boxed{2}")], 1: [answer("\\boxed{2}")]},
+    ),
+    Case(
         "leap: reasoning, cue, closed summary and the peer's summary; answers after </think>",
         config={},
         script={
@@ -407,11 +422,35 @@ def test_a_group_rebuilt_from_its_records_continues_exactly(case: Case):
         assert [a.own_text for a in resumed_final.answers] == [a.own_text for a in final.answers]
 
 
-def test_leap_t_prompt_does_not_mention_peers_and_leap_does():
-    for method, mentioned in (("leap", True), ("leap-t", False)):
-        engine = ScriptedEngine(queues({}))
-        group = PeerGroup(engine, LeapConfig(**{**BASE, "method": method}), PROBLEM)
-        assert ("Other solvers" in engine.decode(group.prompt_ids)) == mentioned
+@pytest.mark.parametrize(
+    ("method", "peers_named", "start_over"),
+    [
+        ("leap", True, False),
+        ("single", True, False),
+        ("leap-t", False, False),
+        ("independent", False, False),
+        ("self-correct", False, True),
+    ],
+)
+def test_each_method_poses_the_problem_its_own_way(method, peers_named, start_over):
+    engine = ScriptedEngine(queues({}))
+    extra = {"communicate_at": (12,)} if method == "single" else {}
+    group = PeerGroup(engine, LeapConfig(**{**BASE, "method": method, **extra}), PROBLEM)
+    prompt = engine.decode(group.prompt_ids)
+    assert ("Other solvers" in prompt) == peers_named
+    assert (prompts.SELF_CORRECT_NOTE in prompt) == start_over
+
+
+def test_the_release_peer_format_wraps_the_summaries_in_comment_tags():
+    case = next(c for c in CASES if c.name.startswith("leap: reasoning, cue"))
+    engine = ScriptedEngine(queues({key(p): said for p, said in case.script.items()}))
+    config = LeapConfig(**{**BASE, "peer_format": "release"})
+    records: list[RoundRecord] = []
+    PeerGroup(engine, config, PROBLEM).run(on_round=records.append)
+    block = [s.text for s in records[0].paths[0].segments if s.kind == "peers"]
+    assert block == [prompts.peer_block(["two"], "release")]
+    assert "<comment>\nPeer 1: two\n</comment>" in block[0]
+    assert prompts.PEERS_OPEN not in block[0]
 
 
 # Routing, as delivered: path 1 ends at once, so the other paths sit at positions 0-3 of the

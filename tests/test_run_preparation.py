@@ -55,10 +55,35 @@ def test_a_spec_file_refuses_options_that_it_would_override(tmp_path):
 
     spec_file = tmp_path / "run.yaml"
     spec_file.write_text("benchmark: smoke\nlimit: 1\n")
-    result = CliRunner().invoke(app, ["run", "--spec", str(spec_file), "--n", "3", "--limit", "2"])
+    args = ["run", "--spec", str(spec_file), "--n", "3", "--concurrency", "2"]
+    result = CliRunner().invoke(app, args)
     assert isinstance(result.exception, LeapError)
     message = str(result.exception)
-    assert "--n" in message and "--limit" in message and "--spec" in message
+    assert "--n" in message and "--concurrency" in message and "--spec" in message
+
+
+def test_where_and_on_what_a_spec_file_runs_may_be_given_beside_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import leap.console.run
+    from leap.console.cli import app
+
+    spec_file = tmp_path / "run.yaml"
+    spec_file.write_text("benchmark: smoke\nlimit: 1\nleap: {method: independent}\n")
+    seen = []
+    monkeypatch.setattr(leap.console.run, "execute", lambda spec: seen.append(spec) or 0)
+    args = ["run", "--spec", str(spec_file), "--limit", "2", "--store", str(tmp_path / "s")]
+    result = CliRunner().invoke(app, [*args, "--model", "other/model", "--dtype", "float32"])
+    assert result.exit_code == 0, result.output
+    (spec,) = seen
+    assert (spec.limit, spec.store, spec.model, spec.dtype) == (
+        2,
+        str(tmp_path / "s"),
+        "other/model",
+        "float32",
+    )
+    # another model than the default: the paper's sizes, not the CPU ones
+    assert (spec.leap.method, spec.leap.tokens_per_round) == ("independent", 4096)
 
 
 class CountingEngine:

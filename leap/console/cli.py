@@ -12,19 +12,21 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from deployments.dashboard import DEFAULT_HOST, DEFAULT_PORT
+from leap.algorithm.config import Method
 from leap.console.settings import (
     leap_settings,
     load_spec_file,
     parse_columns,
     parse_engine_options,
     refuse_options_beside_spec,
+    typed_options,
 )
 from leap.defaults import DEFAULT_MODEL, DEFAULT_STORE
 from leap.errors import LeapError
@@ -42,7 +44,14 @@ ConfigFile = typer.Option(None, "--config", "-c", help="YAML file of LeaP settin
 ModelOption = typer.Option(DEFAULT_MODEL, "--model", "-m", help="Model folder or hub name.")
 DtypeOption = typer.Option("auto", help="auto (fastest the CPU supports), bfloat16, float32.")
 EngineKind = typer.Option("transformers", help="transformers, vllm or openai.")
-MethodOption = typer.Option(None, help="leap, leap-t, independent or single.")
+MethodOption = typer.Option(None, help=", ".join(get_args(Method)) + " (docs/methods.md).")
+PresetOption = typer.Option(
+    None, help="paper (default) or release: the original scripts' settings."
+)
+PeerFormatOption = typer.Option(None, help="ours or release: peer summaries in <comment> tags.")
+LayersOption = typer.Option(None, help="moa: layers of agents (the last one aggregates).")
+GroupSizeOption = typer.Option(None, help="leap-s: paths per communicating group (M).")
+FirstTokensOption = typer.Option(None, help="leap-s: reasoning tokens before it communicates.")
 PathsOption = typer.Option(None, "--n", help="Parallel paths N.")
 RoundOption = typer.Option(None, "--T", help="Reasoning tokens per round.")
 TopKOption = typer.Option(None, "--k", help="Peer summaries per path.")
@@ -66,6 +75,11 @@ EngineOption = typer.Option(
 LEAP_OPTIONS: dict[str, tuple[Any, Any]] = {
     "config_file": (Path | None, ConfigFile),
     "method": (str | None, MethodOption),
+    "preset": (str | None, PresetOption),
+    "peer_format": (str | None, PeerFormatOption),
+    "layers": (int | None, LayersOption),
+    "group_size": (int | None, GroupSizeOption),
+    "first_tokens": (int | None, FirstTokensOption),
     "n_paths": (int | None, PathsOption),
     "tokens_per_round": (int | None, RoundOption),
     "top_k": (int | None, TopKOption),
@@ -172,8 +186,23 @@ def run(
     from leap.runs import parse_spec
 
     if spec_file is not None:
-        refuse_options_beside_spec(ctx, spec_file, allowed={"spec_file", "run_id"})
-        sys.exit(execute(load_spec_file(spec_file, run_id=run_id)))
+        # Where and on what a spec file runs may be given beside it: the same file runs
+        # the default CPU model here and a large model on a GPU machine.
+        beside = {"run_id", "model", "engine", "engine_option", "dtype", "store", "limit"}
+        refuse_options_beside_spec(ctx, spec_file, allowed={"spec_file", *beside})
+        given = {
+            "run_id": run_id,
+            "model": model,
+            "engine": engine,
+            "engine_options": parse_engine_options(engine, engine_option)
+            if engine_option
+            else None,
+            "dtype": dtype,
+            "store": store,
+            "limit": limit,
+        }
+        typed = {k: v for k, v in given.items() if k in typed_options(ctx) and v is not None}
+        sys.exit(execute(load_spec_file(spec_file, overrides=typed)))
     config = leap_settings(model, **(leap_options or {}))
     spec = parse_spec(
         {

@@ -34,6 +34,8 @@ def execute(spec: RunSpec) -> int:
     # The ephemeral API's 20 s default is too short on a loaded 2-core machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     run = prepare_run(spec)
+    for sentence in run.skipped.values():
+        console.print(f"[yellow]skipped:[/] {escape(sentence)}", soft_wrap=True)
     total = len(run.problems)
     console.print(f"run [bold]{run.run_id}[/] · {total} problems · store {run.store.store.url}")
     with Progress(

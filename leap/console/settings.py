@@ -46,8 +46,9 @@ def leap_settings(model: str, config_file: Path | None = None, **options: Any):
     return build_config(config_file, overrides)
 
 
-def load_spec_file(path: Path, run_id: str | None = None):
-    """A RunSpec from a YAML file (the fields of `leap.runs.RunSpec`); `--run-id` wins.
+def load_spec_file(path: Path, run_id: str | None = None, overrides: dict[str, Any] | None = None):
+    """A RunSpec from a YAML file (the fields of `leap.runs.RunSpec`); `--run-id` and the
+    other options typed beside `--spec` (`overrides`: model, engine, store, ...) win.
 
     LeaP settings the file leaves out take the model's defaults, as options do.
     """
@@ -55,9 +56,19 @@ def load_spec_file(path: Path, run_id: str | None = None):
     from leap.runs import spec_with_defaults
 
     data = load_yaml_mapping(path, "spec file")
+    data.update(overrides or {})
     if run_id is not None:
         data["run_id"] = run_id
     return spec_with_defaults(data, source=str(path))
+
+
+def typed_options(ctx: Any) -> set[str]:
+    """The names of the options typed on the command line (not defaults or environment)."""
+    return {
+        param.name
+        for param in ctx.command.params
+        if getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"
+    }
 
 
 def refuse_options_beside_spec(ctx: Any, spec_file: Path, allowed: set[str]) -> None:
@@ -67,12 +78,8 @@ def refuse_options_beside_spec(ctx: Any, spec_file: Path, allowed: set[str]) -> 
     the environment are fine.
     """
     # By name: typer carries its own copy of click, whose enum is not click's.
-    given = [
-        param.opts[0]
-        for param in ctx.command.params
-        if param.name not in allowed
-        and getattr(ctx.get_parameter_source(param.name), "name", None) == "COMMANDLINE"
-    ]
+    typed = typed_options(ctx)
+    given = [param.opts[0] for param in ctx.command.params if param.name in typed - allowed]
     if given:
         raise LeapError(
             f"--spec {spec_file} holds the whole run, so {', '.join(given)} would be ignored: "

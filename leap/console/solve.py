@@ -52,14 +52,16 @@ def run_solve(
     engine_options: EngineOptions | None = None,
 ) -> FinalRecord:
     from leap.engines.factory import create_engine
-    from leap.methods.peers import PeerGroup
+    from leap.methods import policy_for
 
     problem = make_problem(question, answer, choices)
     console = Console()
     with console.status(f"loading {model}"):
         chosen = create_engine(engine, model, dtype, engine_options)
-    group = PeerGroup(chosen, config, problem)
-    budget = config.n_paths * config.max_tokens
+    group = policy_for(chosen, config, problem)
+    # Every path that will ever reason (moa adds its agents layer by layer).
+    paths = (config.layers - 1) * config.n_paths + 1 if config.method == "moa" else None
+    budget = (paths or config.starting_paths) * config.max_tokens
     records: list[RoundRecord] = []
     started = time.perf_counter()
     with Progress(
@@ -74,11 +76,13 @@ def run_solve(
 
         def on_round(record: RoundRecord) -> None:
             records.append(record)
-            reasoning = [_totals(records, p).reasoning for p in range(config.n_paths)]
+            seen = {row.path for r in records for row in r.paths}
+            reasoning = {p: _totals(records, p).reasoning for p in seen}
             finished = {row.path for r in records for row in r.paths if row.finished}
             # Finished paths will not use the rest of their budget.
-            spent = sum(reasoning) + sum(config.max_tokens - reasoning[p] for p in finished)
-            active = config.n_paths - len(finished)
+            spent = sum(reasoning.values())
+            spent += sum(config.max_tokens - reasoning[p] for p in finished)
+            active = sum(not row.finished for row in record.paths)
             progress.update(
                 task, completed=spent, description=f"round {record.round + 2}, {active} active"
             )

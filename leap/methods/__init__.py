@@ -14,6 +14,7 @@ from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
 from leap.methods.base import Beginnings, RoundPolicy
 from leap.methods.leap_s import LeapS
+from leap.methods.moa import MixtureOfAgents
 from leap.methods.peers import PeerGroup
 
 METHODS: dict[str, type[RoundPolicy]] = {
@@ -23,6 +24,7 @@ METHODS: dict[str, type[RoundPolicy]] = {
     "independent": PeerGroup,
     "self-correct": PeerGroup,
     "leap-s": LeapS,
+    "moa": MixtureOfAgents,
 }
 
 
@@ -46,4 +48,12 @@ def policy_for(
     )
 
 
-__all__ = ["METHODS", "Beginnings", "LeapS", "PeerGroup", "RoundPolicy", "policy_for"]
+__all__ = [
+    "METHODS",
+    "Beginnings",
+    "LeapS",
+    "MixtureOfAgents",
+    "PeerGroup",
+    "RoundPolicy",
+    "policy_for",
+]

@@ -30,7 +30,16 @@ class PreparedRun:
     object cannot be encoded, so Prefect records only its type name.
     """
 
-    __slots__ = ("spec", "problems", "store", "beginnings", "head_start", "_unsaved", "_begun")
+    __slots__ = (
+        "spec",
+        "problems",
+        "store",
+        "beginnings",
+        "skipped",
+        "head_start",
+        "_unsaved",
+        "_begun",
+    )
 
     def __init__(
         self,
@@ -38,12 +47,15 @@ class PreparedRun:
         problems: list[Problem],
         store: RunStore,
         beginnings: dict[str, list[list[int]]] | None = None,
+        skipped: dict[str, str] | None = None,
     ) -> None:
         self.spec = spec  # its run_id is set
         self.problems = problems
         self.store = store
         # problem id -> one inherited token prefix per starting path (spec.beginnings)
         self.beginnings = beginnings or {}
+        # problem id -> why the run leaves it out (no suitable beginning in the source)
+        self.skipped = skipped or {}
         self.head_start = HeadStart()
         self._unsaved: dict[str, UnsavedWork] = {}
         self._begun = False
@@ -87,7 +99,7 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     store = RunStore.open(spec.store, spec.run_id)
     store.store.check()
     store.check_spec(spec)
-    beginnings = None
+    beginnings, skipped = None, None
     if spec.beginnings is not None:
         plan = plan_beginnings(
             spec,
@@ -99,5 +111,5 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
         for sentence in plan.skipped.values():
             log.warning("skipped: %s", sentence)
         problems = [p for p in problems if p.id in plan.prefixes]
-        beginnings = plan.prefixes
-    return PreparedRun(spec, problems, store, beginnings)
+        beginnings, skipped = plan.prefixes, plan.skipped
+    return PreparedRun(spec, problems, store, beginnings, skipped)

@@ -73,18 +73,18 @@ def agreement_rows(
     problem: Problem, rounds: Sequence[RoundRecord], final: FinalRecord
 ) -> list[dict[str, Any]]:
     """Each path's current answer (what scoring would read in its own reasoning so far)
-    after every round, then its final answer."""
-    n = len(final.answers)
-    text = [""] * n
+    after every round, for every path seen so far in path order; then the final answers."""
+    text: dict[int, str] = {}
     out = []
     for record in rounds:
         for row in record.paths:
-            text[row.path] += "".join(s.text for s in row.segments if s.kind == "reasoning")
+            own = "".join(s.text for s in row.segments if s.kind == "reasoning")
+            text[row.path] = text.get(row.path, "") + own
         out.append(
             {
                 "problem_id": problem.id,
                 "round": record.round,
-                "answers": [find_answer(t, problem) for t in text],
+                "answers": [find_answer(text[p], problem) for p in sorted(text)],
             }
         )
     finals = [score_text(a.own_text, problem).answer for a in final.answers]
