@@ -296,11 +296,14 @@ def test_the_report_says_where_the_results_came_from():
             "spec_hash": "0123456789abcdef",
             "versions": {"leap-pipeline": "0.1.0", "torch": "2.13.0", "math-verify": "0.9.0"},
             "origin": ORIGIN,
+            "preset": "release",
         }
     )
     page = render_report(summary, scores, agreement)
     text = " ".join(visible_text(page).split())
     assert "Engine: transformers" in text and "dtype: float32" in text
+    assert "Preset: release" in text
+    assert "preset: **release**" in write_markdown_summary(summary)
     assert "Spec hash: 0123456789abcdef" in text
     assert "versions: leap-pipeline 0.1.0 · torch 2.13.0 · math-verify 0.9.0" in text
     assert f"flow run {ORIGIN.flow_run_name} {ORIGIN.flow_run_id}" in text
