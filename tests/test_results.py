@@ -437,3 +437,26 @@ def test_elapsed_time_is_read_from_when_the_store_wrote_the_objects(tmp_path):
     assert summary.wrong_problems == [] and summary.unanswered_problems == []
     stored = RunSummary.from_json(run.read_result("summary.json"))
     assert stored.elapsed_seconds == 30.0
+
+
+def test_paths_without_a_final_answer_still_count_in_the_runs_tokens():
+    from leap.algorithm.records import FinalRecord, PathAnswer, PathRound, RoundRecord, Segment
+    from leap.runs.results import unscored_tokens
+
+    def agent(path: int, reasoning: int, answer: int) -> PathRound:
+        segments = [
+            Segment("prompt", [1] * 5, "q"),
+            Segment("reasoning", [2] * reasoning, "r"),
+            Segment("answer", [3] * answer, "a"),
+        ]
+        return PathRound(path, segments, reasoning_tokens=reasoning, prompt_computed=5)
+
+    # a moa-like problem: two agents answer inside round 0, the aggregator (path 2) is final
+    rounds = [
+        RoundRecord("p1", 0, [agent(0, 10, 2), agent(1, 7, 3)]),
+        RoundRecord("p1", 1, [agent(2, 4, 1)]),
+    ]
+    final = FinalRecord("p1", [PathAnswer(2, [], False, "think_end", "", answer_tokens=1)])
+    assert unscored_tokens(rounds, final) == TokenTotals(reasoning=17, answer=5, prompt_computed=10)
+    everyone = FinalRecord("p1", [PathAnswer(p, [], False, "eos", "") for p in range(3)])
+    assert unscored_tokens(rounds, everyone) == TokenTotals()

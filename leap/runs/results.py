@@ -102,12 +102,15 @@ def summarize(
     *,
     elapsed: float | None = None,
     origin: RunOrigin | None = None,
+    unscored: TokenTotals | None = None,
 ) -> RunSummary:
     """The run's headline: metrics over the scored problems, tokens over every score row.
 
     `walls` holds each scored problem's own compute time (summed into `solve_seconds`),
     `failed` the problems with no final answers, `elapsed` the run's wall-clock time
-    (see `elapsed_seconds`) and `origin` the flow run that scores it, when there is one.
+    (see `elapsed_seconds`), `origin` the flow run that scores it, when there is one,
+    and `unscored` the tokens of paths that reasoned but give no final answer (moa's
+    earlier layers, leap-s's dropped paths): the run's cost counts them too.
     """
     by_problem: dict[str, list[ScoreRow]] = {}
     for row in scores:
@@ -146,7 +149,7 @@ def summarize(
         solve_seconds=round(sum(walls.values()), 3),
         elapsed_seconds=None if elapsed is None else round(elapsed, 3),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        tokens=sum((r.tokens for r in scores), TokenTotals()),
+        tokens=sum((r.tokens for r in scores), unscored or TokenTotals()),
         verdicts=dict(Counter(r.verdict for r in scores)),
         truncated_paths=sum(r.finish_reason == "budget" for r in scores),
         dtype=spec.dtype,
@@ -155,6 +158,13 @@ def summarize(
         origin=origin,
         **metrics,
     )
+
+
+def unscored_tokens(rounds: Sequence[RoundRecord], final: FinalRecord) -> TokenTotals:
+    """Tokens of the paths in `rounds` that have no final answer in `final`."""
+    answered = {a.path for a in final.answers}
+    paths = sorted({row.path for r in rounds for row in r.paths} - answered)
+    return sum((TokenTotals.of_path(path_rows(rounds, p)) for p in paths), TokenTotals())
 
 
 def _with_verdict(outcomes: Sequence[ProblemOutcome], verdict: str) -> list[str]:
@@ -208,6 +218,7 @@ def build_results(
     walls: dict[str, float] = {}
     spans: list[Span] = []
     failed: list[str] = []
+    unscored = TokenTotals()
     for problem in problems:
         final = run.load_final(problem.id)
         if final is None:
@@ -215,6 +226,7 @@ def build_results(
             continue
         rounds = run.load_rounds(problem.id)
         scores.extend(score_problem(problem, rounds, final))
+        unscored += unscored_tokens(rounds, final)
         agreement.extend(agreement_rows(problem, rounds, final))
         walls[problem.id] = sum(r.wall_seconds for r in rounds) + final.wall_seconds
         spans.append(problem_span(run, problem.id, rounds, final))
@@ -227,6 +239,7 @@ def build_results(
         failed,
         elapsed=elapsed_seconds(spans),
         origin=origin,
+        unscored=unscored,
     )
     locations = {
         "scores": run.write_result("scores.parquet", scores_to_parquet(scores)),

@@ -138,6 +138,9 @@ class TokenTotals:
             prompt_computed=sum(row.prompt_computed for row in rounds),
             prompt_reused=sum(row.prompt_reused for row in rounds),
         )
+        if answer is None:  # a path that answers inside its rounds (moa's earlier layers)
+            written = [s for row in rounds for s in row.segments if s.kind == "answer"]
+            totals += cls(answer=sum(len(s.token_ids) for s in written))
         if answer is not None:
             totals += cls(
                 answer=answer.answer_tokens,
