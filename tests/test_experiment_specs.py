@@ -1,6 +1,7 @@
-"""The paper's two beginnings experiments, from the spec files in experiments/, run end to
-end through the benchmark flow on the CPU model (small budgets: the numbers mean nothing on
-a 135M model; the pipeline must still produce them)."""
+"""The paper's experiments as shipped in experiments/: every file declares valid cells,
+and the two beginnings experiments run end to end through the experiment flow on the CPU
+model (small budgets: the numbers mean nothing on a 135M model; the pipeline must still
+produce them)."""
 
 from __future__ import annotations
 
@@ -10,39 +11,62 @@ import pytest
 import yaml
 from helpers import TINY_LEAP, store_source
 
-from leap.runs import RunStore, prepare_run, spec_with_defaults
-
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+from leap.console.settings import load_spec_file
+from leap.experiments.declaration import experiment_cells, load_experiment
+from leap.runs import RunStore
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+DECLARATIONS = sorted(p for p in EXPERIMENTS.glob("*.yaml") if not p.stem.endswith("-source"))
+SOURCES = sorted(EXPERIMENTS.glob("*-source.yaml"))
 
 
-def on_the_cpu(path: Path, store: Path) -> dict:
-    """A spec file as this test runs it: the smoke benchmark, one problem, tiny budgets."""
+@pytest.mark.parametrize("path", DECLARATIONS, ids=[p.stem for p in DECLARATIONS])
+def test_every_shipped_experiment_declares_valid_cells(path, tmp_path):
+    cells = experiment_cells(load_experiment(path), {"store": str(tmp_path)})
+    assert len(cells) >= 3
+    assert len({c.run_id for c in cells}) == len(cells)
+    assert len({c.spec.content_hash() for c in cells}) == len(cells)  # cells differ
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_every_beginnings_source_is_a_run_spec_its_experiment_names(path):
+    spec = load_spec_file(path)
+    experiment = load_experiment(EXPERIMENTS / path.name.replace("-source", ""))
+    assert experiment.base["beginnings"]["source"] == spec.run_id
+
+
+def tiny_copy(path: Path, folder: Path) -> Path:
+    """The experiment file as this test runs it: the smoke benchmark, tiny budgets."""
     data = yaml.safe_load(path.read_text())
-    data["leap"] = {**TINY_LEAP, **data.get("leap", {})}
-    return {**data, "benchmark": "smoke", "limit": 1, "dtype": "float32", "store": str(store)}
+    base = data["base"]
+    base["leap"] = {**TINY_LEAP, **base.get("leap", {})}
+    data["base"] = {**base, "benchmark": "smoke", "limit": 1, "dtype": "float32"}
+    copy = folder / path.name
+    copy.write_text(yaml.safe_dump(data))
+    return copy
 
 
-@pytest.mark.parametrize("experiment", ["prefix-dominance", "error-tolerance"])
-def test_an_experiment_runs_its_spec_files_in_order(experiment, tmp_path, engine):
-    from flows.benchmark import run_benchmark
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+@pytest.mark.parametrize("name", ["prefix-dominance", "error-tolerance"])
+def test_a_beginnings_experiment_runs_every_cell(name, tmp_path, engine):
+    from flows.experiment import experiment
 
-    files = sorted((EXPERIMENTS / experiment).glob("*.yaml"))
-    source, *continued = files
-    assert source.name == "1-source.yaml" and continued
     store = tmp_path / "runs"
-    # The baseline itself is an ordinary run; here its outcomes are set by hand, since the
-    # 135M model is almost never right and the experiments need right and wrong paths.
-    source_id = yaml.safe_load(source.read_text())["run_id"]
-    store_source(store, engine.encode, run_id=source_id)
-    for path in continued:
-        spec = spec_with_defaults(on_the_cpu(path, store), source=str(path))
-        assert spec.beginnings is not None and spec.beginnings.source == source_id
-        state = run_benchmark(prepare_run(spec))
-        assert state.is_completed(), f"{path.name}: {state.message}"
-        run = RunStore.open(str(store), spec.run_id)
-        (problem_id,) = [p.problem_id for p in run.progress()]
-        first = run.load_rounds(problem_id)[0]
+    # The baseline is an ordinary run; here its outcomes are set by hand, since the 135M
+    # model is almost never right and the experiments need right and wrong paths.
+    source = load_spec_file(EXPERIMENTS / f"{name}-source.yaml")
+    store_source(store, engine.encode, run_id=source.run_id)
+    path = tiny_copy(EXPERIMENTS / f"{name}.yaml", tmp_path)
+    out = tmp_path / "comparison"
+    state = experiment(
+        file=str(path), overrides={"store": str(store)}, out_dir=str(out), return_state=True
+    )
+    assert state.is_completed(), state.message
+    for cell in experiment_cells(load_experiment(path), {"store": str(store)}):
+        run = RunStore.open(str(store), cell.run_id)
+        (problem,) = run.progress()
+        first = run.load_rounds(problem.problem_id)[0]
         assert all(row.segments[1].kind == "beginning" for row in first.paths)
         assert run.read_result("report.html") is not None
+    assert (out / "comparison.html").exists() and (out / "problems.parquet").exists()

@@ -265,6 +265,50 @@ def report(run_id: str = typer.Argument(...), store: str = StoreOption) -> None:
 
 
 @app.command()
+def experiment(
+    file: Path = typer.Argument(..., help="Experiment file (YAML; see docs/experiments.md)."),
+    store: str | None = typer.Option(None, help="Store of every cell (default: the file's)."),
+    limit: int | None = typer.Option(None, help="Only the first N problems in every cell."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model of every cell."),
+    engine: str | None = typer.Option(None, help="Engine of every cell."),
+    out: Path | None = typer.Option(
+        None, help="Folder of the comparison (default: ./comparisons/<name>)."
+    ),
+) -> None:
+    """Run (or continue) every cell of an experiment file, then compare the cells;
+    finished cells are skipped."""
+    from leap.console.experiment import run_experiment
+
+    given = {"store": store, "limit": limit, "model": model, "engine": engine}
+    overrides = {k: v for k, v in given.items() if v is not None}
+    sys.exit(run_experiment(file, overrides, str(out) if out else None))
+
+
+@app.command()
+def compare(
+    run_ids: list[str] = typer.Argument(
+        ..., metavar="RUN_A RUN_B [...]", help="Runs of one benchmark; the first is the baseline."
+    ),
+    store: str = StoreOption,
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for comparison.html, comparison.md and problems.parquet "
+        "(default: ./comparisons/<run ids>).",
+    ),
+    seed: int = typer.Option(0, help="Seed of the bootstrap and permutation draws."),
+    resamples: int | None = typer.Option(
+        None, help="Bootstrap resamples per interval (default 2000; docs/compare.md)."
+    ),
+) -> None:
+    """Compare runs of one benchmark side by side, paired by problem id."""
+    from leap.console.compare import run_compare
+
+    run_compare(store, run_ids, out, seed=seed, resamples=resamples)
+
+
+@app.command()
 def benchmarks() -> None:
     """List the benchmarks that can be run, with sizes and sources."""
     from rich.table import Table

@@ -1,4 +1,5 @@
-"""The inline SVG charts of the HTML report: accuracy, tokens per path, agreement by round.
+"""The inline SVG charts of the HTML report: accuracy, tokens per path, agreement by round
+(drawn here as SVG markup), and peer influence by token position (drawn with matplotlib).
 
 Each chart is returned as markup ready to drop into the page (or a short note when there
 is nothing to draw); the styling comes from the page's CSS classes.
@@ -6,11 +7,15 @@ is nothing to draw); the styling comes from the page's CSS classes.
 
 from __future__ import annotations
 
+import io
 import math
+import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from leap.report.data import TOKEN_KINDS, ProblemResult
 from leap.report.format import clip, compact_number, empty_note, escape, nice_ceiling
+from leap.scoring.influence import PositionShare
 
 TOKEN_COLORS = {
     "reasoning": "#4c78a8",
@@ -205,3 +210,85 @@ def agreement_chart(curve: Sequence[Mapping[str, float | int]]) -> str:
         'text-anchor="middle">round</text></svg>'
     )
     return "".join(parts)
+
+
+INFLUENCE_COLORS = {"adopted": "#4c78a8", "moved": "#f58518"}
+# matplotlib's settings are global: one chart is drawn at a time, so reports built in
+# parallel threads never see each other's settings.
+_MATPLOTLIB = threading.Lock()
+
+
+def influence_chart(buckets: Sequence[PositionShare]) -> str:
+    """Share of peer blocks after which the path adopted a peer's answer or moved to
+    another one, by token position: stacked bars (adopted below, moved on top) drawn with
+    matplotlib into an inline SVG (text as SVG text, nothing loaded from elsewhere)."""
+    if not buckets:
+        return empty_note("No path was shown a peer summary.")
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    style = {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "leap-influence",
+        "font.size": 9,
+        "font.family": "sans-serif",
+        "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+        "axes.edgecolor": "#9aa5b1",
+        "axes.labelcolor": "#52606d",
+        "xtick.color": "#52606d",
+        "ytick.color": "#52606d",
+    }
+    with _MATPLOTLIB, matplotlib.rc_context(style):
+        figure = Figure(figsize=(min(9.0, 3.6 + 0.5 * len(buckets)), 2.6))
+        axes = figure.add_subplot()
+        places = range(len(buckets))
+        adopted = [b.adopted_share for b in buckets]
+        moved = [b.influenced_share - b.adopted_share for b in buckets]
+        axes.bar(places, adopted, width=0.6, color=INFLUENCE_COLORS["adopted"])
+        axes.bar(places, moved, width=0.6, bottom=adopted, color=INFLUENCE_COLORS["moved"])
+        axes.set_xticks(list(places), [f"{b.position:,}" for b in buckets])
+        highest = max(b.influenced_share for b in buckets)
+        axes.set_ylim(0, min(1.02, max(0.05, highest * 1.15)))
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        axes.set_xlabel("reasoning tokens at the peer block")
+        axes.set_ylabel("share of peer blocks")
+        axes.grid(axis="y", color="#e4e7eb")
+        axes.set_axisbelow(True)
+        axes.spines[["top", "right"]].set_visible(False)
+        out = io.StringIO()
+        figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
+    return inline_svg(out.getvalue(), "Peer influence by token position", "influence")
+
+
+_USE = re.compile(r'<use xlink:href="#([^"]+)" x="([^"]+)" y="([^"]+)"((?: [^/>]*)?)/>')
+_DEFINED_PATH = re.compile(r'<path id="([^"]+)" d="([^"]*)"')
+
+
+def inline_svg(svg: str, label: str, prefix: str) -> str:
+    """A matplotlib SVG document as markup to drop into the page.
+
+    Drops the XML prolog, the metadata and the stylesheet (its two rules become the root's
+    style), writes every `<use>` out as the path it points to (so no attribute refers to
+    anything), prefixes the ids with `prefix`, and names the chart for screen readers.
+    """
+    svg = re.sub(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = re.sub(r"<style[^>]*>.*?</style>", "", svg, flags=re.S)
+    shapes = dict(_DEFINED_PATH.findall(svg))
+
+    def written_out(match: re.Match[str]) -> str:
+        ref, x, y, rest = match.groups()
+        return f'<path d="{shapes[ref]}" transform="translate({x} {y})"{rest}/>'
+
+    svg = _USE.sub(written_out, svg)
+    svg = re.sub(r'\s+xmlns(?::\w+)?="[^"]*"', "", svg)
+    svg = re.sub(r'id="([^"]+)"', rf'id="{prefix}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", svg)
+    if "xlink" in svg or "<use" in svg or "http" in svg:
+        raise ValueError("the chart still refers to something outside itself")
+    return svg.replace(
+        "<svg ",
+        f'<svg class="chart" role="img" aria-label="{escape(label)}" '
+        'style="stroke-linejoin: round; stroke-linecap: butt" ',
+        1,
+    ).strip()

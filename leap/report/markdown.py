@@ -68,6 +68,17 @@ def write_markdown_summary(summary: RunSummary, previous: RunSummary | None = No
         f"**Answered:** {percent(summary.answered_rate)} of paths · "
         + verdict_counts(summary.verdicts, summary.truncated_paths),
     ]
+    if summary.influence:
+        counts = summary.influence
+        lines += [
+            "",
+            "**Peer influence:** "
+            + " · ".join(
+                f"{whole_number(counts.get(k, 0))} {k}" for k in ("kept", "adopted", "moved")
+            )
+            + f" · {whole_number(counts.get('none', 0))} without an answer to compare"
+            + f" (of {whole_number(sum(counts.values()))} peer blocks)",
+        ]
     lines += ["", "| Tokens | Count |", "|---|---:|"]
     lines += [
         f"| {kind.replace('_', ' ')} | {whole_number(getattr(summary.tokens, kind))} |"

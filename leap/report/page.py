@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leap.report.charts import TOKEN_COLORS, accuracy_chart, agreement_chart, legend, tokens_chart
+from leap.report.charts import (
+    INFLUENCE_COLORS,
+    TOKEN_COLORS,
+    accuracy_chart,
+    agreement_chart,
+    influence_chart,
+    legend,
+    tokens_chart,
+)
 from leap.report.data import (
     RUN_TOKEN_KINDS,
     TOKEN_KINDS,
@@ -31,6 +39,12 @@ from leap.report.format import (
     whole_number,
 )
 from leap.report.tables import agreement_tables, config_table, problem_table
+from leap.scoring.influence import (
+    CATEGORIES,
+    REFLECTION_MARKERS,
+    InfluenceRow,
+    influence_by_position,
+)
 from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
 
 _CSS = """
@@ -220,12 +234,61 @@ def _failures_section(summary: RunSummary) -> str:
     )
 
 
+def _reflections_note(rows: Sequence[InfluenceRow]) -> str:
+    total = sum(row.reflections for row in rows)
+    paths = {(row.problem_id, row.path) for row in rows}
+    markers = ", ".join(f"“{name}”" for name, _ in REFLECTION_MARKERS)
+    per_path = f"{total / len(paths):.1f}" if paths else MISSING
+    return (
+        f'<p class="note">Reflection markers in the paths\' own reasoning ({escape(markers)}): '
+        f"{whole_number(total)} in all, {escape(per_path)} per path.</p>"
+    )
+
+
+def _influence_section(rows: Sequence[InfluenceRow]) -> str:
+    """Peer influence by token position, as the paper's communication analysis plots it."""
+    buckets = influence_by_position(rows)
+    head = "<section><h2>Peer influence</h2>"
+    if not buckets:
+        return (
+            f'{head}<p class="note">No communication in this run: no path was shown a peer '
+            f"summary.</p>{_reflections_note(rows)}</section>"
+        )
+    total = {kind: sum(getattr(b, kind) for b in buckets) for kind in CATEGORIES}
+    blocks = sum(total.values())
+    table_rows = "".join(
+        f'<tr><td class="num">{b.position:,}</td><td class="num">{b.blocks:,}</td>'
+        f'<td class="num">{b.kept:,}</td><td class="num">{b.adopted:,}</td>'
+        f'<td class="num">{b.moved:,}</td><td class="num">{b.none:,}</td>'
+        f'<td class="num">{percent(b.influenced_share)}</td></tr>'
+        for b in buckets
+    )
+    table = (
+        '<table class="influence"><thead><tr><th>tokens</th><th>peer blocks</th><th>kept</th>'
+        "<th>adopted</th><th>moved</th><th>no answer</th><th>influenced</th></tr></thead>"
+        f"<tbody>{table_rows}</tbody></table>"
+    )
+    return (
+        f'{head}<p class="note">After each peer block a path received: <b>kept</b> its answer, '
+        "<b>adopted</b> an answer a peer it was shown stated, <b>moved</b> to an answer no "
+        "shown peer stated, or had no answer after it to compare (docs/analysis.md). Bars: "
+        "adopted and moved blocks as a share of all blocks received at that position "
+        f"(cumulative reasoning tokens). In all: {total['kept']:,} kept · "
+        f"{total['adopted']:,} adopted · {total['moved']:,} moved · {total['none']:,} no "
+        f"answer, of {blocks:,} blocks.</p>"
+        f"{legend(list(INFLUENCE_COLORS.items()))}"
+        f'<div class="scroll">{influence_chart(buckets)}</div>{table}'
+        f"{_reflections_note(rows)}</section>"
+    )
+
+
 def render_report(
     summary: RunSummary,
     scores: Sequence[ScoreRow],
     agreement: Sequence[Mapping[str, Any]],
     *,
     equivalent: Equivalence | None = None,
+    influence: Sequence[InfluenceRow] | None = None,
 ) -> str:
     """One self-contained HTML page for one benchmark run.
 
@@ -234,7 +297,9 @@ def render_report(
     with a missing or malformed value is skipped, and a missing value shows as "—".
     Headline metrics are shown as the summary gives them, never recomputed; majority
     answers and agreement are computed here with `equivalent` (default: equal text up to
-    whitespace).
+    whitespace). `influence`, when given, holds the run's analysis rows
+    (`leap.scoring.influence`): the page gets a peer influence section, which says so
+    when the run had no communication.
     """
     same = equivalent or same_text
     problems = collect_problems(scores, agreement, same, set(summary.failed_problems))
@@ -260,6 +325,7 @@ def render_report(
         "keeps its final answers.</p>"
         f'{agreement_legend}<div class="scroll">{agreement_chart(curve)}</div>'
         f"{agreement_tables(problems, same)}</section>",
+        "" if influence is None else _influence_section(influence),
         f"<section><h2>Problems</h2>{problem_table(problems)}</section>",
         f"<section><h2>Configuration</h2>{config_table(summary.config)}</section>",
         "</main>",

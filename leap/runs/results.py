@@ -1,4 +1,5 @@
-"""Scoring a run from its stored objects: scores table, summary, report.
+"""Scoring a run from its stored objects: scores table, analysis (peer influence), summary,
+report.
 
 Everything here reads the round store only, so `leap report RUN` rebuilds the same
 results any time after the run.
@@ -19,6 +20,7 @@ from leap.report import render_report
 from leap.runs import RunSpec, RunStore
 from leap.runs.parquet import rows_to_parquet
 from leap.scoring.answers import answers_equivalent, find_answer, score_text
+from leap.scoring.influence import InfluenceRow, influence_counts, influence_rows
 from leap.scoring.metrics import TokenTotals, mean_pass_at_k, pass_at_1
 from leap.scoring.outcome import ProblemOutcome, problem_outcome
 from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
@@ -34,7 +36,8 @@ class RunResults:
 
     scores: list[ScoreRow]
     summary: RunSummary
-    locations: dict[str, str]  # "scores", "summary", "report" -> URL of the stored object
+    # "scores", "analysis", "summary", "report" -> URL of the stored object
+    locations: dict[str, str]
 
 
 def score_problem(
@@ -215,6 +218,7 @@ def build_results(
     """
     scores: list[ScoreRow] = []
     agreement: list[dict[str, Any]] = []
+    analysis: list[InfluenceRow] = []
     walls: dict[str, float] = {}
     spans: list[Span] = []
     failed: list[str] = []
@@ -228,6 +232,7 @@ def build_results(
         scores.extend(score_problem(problem, rounds, final))
         unscored += unscored_tokens(rounds, final)
         agreement.extend(agreement_rows(problem, rounds, final))
+        analysis.extend(influence_rows(problem, rounds, final))
         walls[problem.id] = sum(r.wall_seconds for r in rounds) + final.wall_seconds
         spans.append(problem_span(run, problem.id, rounds, final))
     summary = summarize(
@@ -240,14 +245,19 @@ def build_results(
         elapsed=elapsed_seconds(spans),
         origin=origin,
         unscored=unscored,
-    )
+    ).model_copy(update={"influence": influence_counts(analysis)})
     locations = {
         "scores": run.write_result("scores.parquet", scores_to_parquet(scores)),
+        "analysis": run.write_result("analysis.parquet", analysis_to_parquet(analysis)),
         "summary": run.write_result("summary.json", summary.to_json().encode()),
     }
     kind = problems[0].kind if problems else "math"
     html = render_report(
-        summary, scores, agreement, equivalent=lambda a, b: answers_equivalent(a, b, kind)
+        summary,
+        scores,
+        agreement,
+        equivalent=lambda a, b: answers_equivalent(a, b, kind),
+        influence=analysis,
     )
     locations["report"] = run.write_result("report.html", html.encode())
     return RunResults(scores, summary, locations)
@@ -256,3 +266,9 @@ def build_results(
 def scores_to_parquet(scores: Sequence[ScoreRow]) -> bytes:
     """The score rows as Parquet, one column per `ScoreRow` field."""
     return rows_to_parquet(scores, ScoreRow)
+
+
+def analysis_to_parquet(rows: Sequence[InfluenceRow]) -> bytes:
+    """The analysis rows (peer influence, reflection markers) as Parquet, one column per
+    `InfluenceRow` field (docs/analysis.md)."""
+    return rows_to_parquet(rows, InfluenceRow)

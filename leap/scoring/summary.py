@@ -85,6 +85,7 @@ _ABSENT_WHEN_NONE = (
     "spec_hash",
     "versions",
     "origin",
+    "influence",
 )
 
 
@@ -153,6 +154,9 @@ class RunSummary(BaseModel):
     spec_hash: str | None = None
     versions: dict[str, str] | None = None
     origin: RunOrigin | None = None
+    # Peer blocks by what the path did after them: kept, adopted, moved, none (see
+    # leap.scoring.influence); None when no path was shown a peer summary.
+    influence: dict[str, int] | None = None
 
     @property
     def errored_problems(self) -> list[str]:
