@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import random
 import re
 from dataclasses import replace
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 
 from leap.report import agreement_curve, render_report, write_markdown_summary
+from leap.report.charts import TOKEN_COLORS
+from leap.scoring.influence import InfluenceRow
 from leap.scoring.metrics import TokenTotals, majority_answer
 from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
 
@@ -161,6 +164,27 @@ def visible_text(page: str) -> str:
     return " ".join(check_html(page).texts)
 
 
+def chart(page: str, label: str) -> str:
+    """The one inline SVG chart named `label` (its aria-label)."""
+    found = re.findall(rf'<svg [^>]*aria-label="{re.escape(label)}".*?</svg>', page, re.S)
+    assert len(found) == 1, label
+    return found[0]
+
+
+def tooltips(svg: str) -> list[str]:
+    """The hover texts of a chart's items (bars, stacks, points), in drawing order."""
+    return [html.unescape(text) for text in re.findall(r"<title>(.*?)</title>", svg, re.S)]
+
+
+def labels(svg: str) -> list[str]:
+    """The text drawn in a chart (tick labels, axis names)."""
+    return [html.unescape(text) for text in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+
+
+def fills(svg: str, color: str) -> int:
+    return len(re.findall(rf"fill: {color}\b", svg))
+
+
 # --------------------------------------------------------------------------- HTML
 
 
@@ -170,11 +194,23 @@ def test_full_report_is_balanced_and_has_three_charts():
     checker = check_html(page)
     tags = [tag for tag, _ in checker.starts]
     assert tags.count("svg") == 3
-    # One accuracy bar per problem, one token stack per path.
-    bars = [a for t, a in checker.starts if t == "rect" and "bar" in (a.get("class") or "")]
-    stacks = [a for t, a in checker.starts if t == "g" and a.get("class") == "stack"]
-    assert len(bars) == 5
-    assert len(stacks) == 20
+    # One accuracy bar per problem and one token stack per path, each with its numbers.
+    pids = [f"prob-{p:02d}" for p in range(5)]
+    accuracy = chart(page, "Accuracy per problem")
+    right = {pid: sum(r.correct for r in scores if r.problem_id == pid) for pid in pids}
+    assert tooltips(accuracy) == [
+        f"{pid}: {right[pid]}/4 paths correct ({right[pid] / 4 * 100:.1f}%)" for pid in pids
+    ]
+    assert [text for text in labels(accuracy) if text.startswith("prob-")] == pids
+    assert "100%" in labels(accuracy) and "0%" in labels(accuracy)
+    tokens = chart(page, "Tokens per path, grouped by problem")
+    assert tooltips(tokens) == [
+        f"{r.problem_id} · path {r.path}: reasoning {r.reasoning_tokens:,}, summary 20, "
+        f"injected 30, answer 5 (total {r.reasoning_tokens + 55:,})"
+        for r in scores
+    ]
+    assert [text for text in labels(tokens) if text.startswith("prob-")] == pids
+    assert all(fills(tokens, color) for color in TOKEN_COLORS.values())
     assert page.startswith("<!DOCTYPE html>")
 
 
@@ -275,16 +311,52 @@ def test_no_external_references():
     page = render_report(summary, scores, agreement)
     checker = check_html(page)
     for tag, attrs in checker.starts:
-        assert tag not in {"link", "script", "iframe", "img", "object", "embed"}
+        assert tag not in {"link", "script", "iframe", "img", "object", "embed", "use", "image"}
         for name in ("src", "href", "xlink:href", "action"):
             assert name not in attrs, (tag, attrs)
     style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
     assert "url(" not in style and "@import" not in style and "http" not in style
+    assert re.findall(r"url\((?!#)", page) == []  # the charts' clip paths are in the page
+    assert "xmlns" not in page and "<?xml" not in page
     assert page.count("https://") == 1  # only the escaped model name
     # The one link a page may hold leads to the flow run's dashboard page; nothing loads.
     page = render_report(summary.model_copy(update={"origin": ORIGIN}), scores, agreement)
     links = [(tag, attrs) for tag, attrs in check_html(page).starts if "href" in attrs]
     assert links == [("a", {"href": ORIGIN.dashboard_url})]
+
+
+def test_the_charts_on_one_page_share_no_id():
+    summary, scores, agreement = make_run(4, 3)
+    influence = [
+        InfluenceRow("prob-00", r, 0, 100 * r, "7", "summary", "0", False, [1], ["0"], False,
+                     category, 0)
+        for r, category in ((1, "adopted"), (2, "kept"), (3, "moved"))
+    ]  # fmt: skip
+    page = render_report(summary, scores, agreement, influence=influence)
+    checker = check_html(page)
+    assert [a["aria-label"] for t, a in checker.starts if t == "svg"] == [
+        "Accuracy per problem",
+        "Tokens per path, grouped by problem",
+        "Agreement among paths by round",
+        "Peer influence by token position",
+    ]
+    ids = [attrs["id"] for _, attrs in checker.starts if "id" in attrs]
+    assert len(ids) > 20 and len(ids) == len(set(ids))
+    # Every reference a chart makes points at an id of the page.
+    assert set(re.findall(r"url\(#([^)]+)\)", page)) <= set(ids)
+
+
+def test_chart_labels_are_plain_text():
+    # A problem id is text: "$" is no mathtext, "<" no markup.
+    scores = [score("$x^2$ <b>", 0, correct=True), score("p&q", 0)]
+    page = render_report(blank_summary(), scores, [])
+    accuracy = chart(page, "Accuracy per problem")
+    assert [t for t in labels(accuracy) if "x" in t or "q" in t] == ["$x^2$ <b>", "p&q"]
+    assert tooltips(accuracy) == [
+        "$x^2$ <b>: 1/1 paths correct (100.0%)",
+        "p&q: 0/1 paths correct (0.0%)",
+    ]
+    assert "$x^2$ <b>" not in page and "$x^2$ &lt;b&gt;" in page
 
 
 def test_the_report_says_where_the_results_came_from():
@@ -398,11 +470,15 @@ def test_large_run_30_by_8():
     summary = summary.model_copy(update={"failed_problems": ["prob-29", "never-scored"]})
     page = render_report(summary, scores, agreement)
     checker = check_html(page)
-    stacks = [a for t, a in checker.starts if t == "g" and a.get("class") == "stack"]
-    assert len(stacks) == 240
+    assert len(tooltips(chart(page, "Tokens per path, grouped by problem"))) == 240
     assert sum(1 for t, _ in checker.starts if t == "details") == 30
-    failed_bars = [a for t, a in checker.starts if t == "rect" and a.get("class") == "bar failed"]
-    assert len(failed_bars) == 1
+    # One bar per scored problem; only the errored one that was scored is red.
+    accuracy = chart(page, "Accuracy per problem")
+    bars = tooltips(accuracy)
+    assert len(bars) == 30
+    assert [bar for bar in bars if "errored" in bar] == [bars[29]]
+    assert bars[29].startswith("prob-29: ")
+    assert fills(accuracy, "#c53030") == 1
     section = re.search(r'<section class="failures">(.*?)</section>', page, re.S).group(1)
     assert "Problems not solved (2)" in section and "Errored (2)" in section
     assert "never-scored" in section and "prob-29" in section
@@ -438,9 +514,16 @@ def test_agreement_chart_and_heatmap_show_values():
     page = render_report(blank_summary(), [], agreement)
     checker = check_html(page)
     assert sum(1 for t, _ in checker.starts if t == "svg") == 1
-    assert sum(1 for t, _ in checker.starts if t == "polyline") == 2
-    assert "round 1: 50.0% agree" in page
-    assert "round 2: 100.0% agree" in page
+    svg = chart(page, "Agreement among paths by round")
+    # Two lines (agreeing, answered), each through one point per round.
+    for line in ("agree", "answered"):
+        drawn = re.search(rf'<g id="agr-{line}">\s*<path d="([^"]*)"', svg).group(1)
+        assert drawn.count("M") == 1 and drawn.count("L") == 1, line
+    assert tooltips(svg) == [
+        "round 1: 50.0% agree with the majority, 50.0% have an answer (1 problems)",
+        "round 2: 100.0% agree with the majority, 100.0% have an answer (1 problems)",
+    ]
+    assert {"1", "2", "round", "0%", "100%"} <= set(labels(svg))
     heat = re.search(r'<table class="heatmap">.*?</table>', page, re.S).group(0)
     assert ">1/2</td>" in heat and ">2/2</td>" in heat
 

@@ -14,6 +14,7 @@ from leap.benchmarks.problem import Problem
 from leap.engines.base import Engine
 from leap.methods.base import Beginnings, RoundPolicy
 from leap.methods.leap_s import LeapS
+from leap.methods.matched import MatchedSampling
 from leap.methods.moa import MixtureOfAgents
 from leap.methods.peers import PeerGroup
 
@@ -36,8 +37,19 @@ def policy_for(
     cache_prefix: str | None = None,
     records: Sequence[RoundRecord] = (),
     beginnings: Beginnings | None = None,
+    target_tokens: int | None = None,
 ) -> RoundPolicy:
-    """The policy that solves `problem` with `config.method`, continued after `records`."""
+    """The policy that solves `problem` with `config.method`, continued after `records`;
+    with `target_tokens`, sampling matched to that many generated tokens."""
+    if target_tokens is not None:
+        return MatchedSampling(
+            engine,
+            config,
+            problem,
+            target=target_tokens,
+            cache_prefix=cache_prefix,
+            records=records,
+        )
     return METHODS[config.method](
         engine,
         config,
@@ -52,6 +64,7 @@ __all__ = [
     "METHODS",
     "Beginnings",
     "LeapS",
+    "MatchedSampling",
     "MixtureOfAgents",
     "PeerGroup",
     "RoundPolicy",

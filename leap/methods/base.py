@@ -58,6 +58,7 @@ class PathState:
     summary_tokens: int = 0
     injected_tokens: int = 0
     own: list[Segment] = field(default_factory=list)  # reasoning segments, for scoring
+    budget: int | None = None  # its own reasoning budget, when not the config's max_tokens
 
 
 class RoundPolicy(ABC):
@@ -164,7 +165,7 @@ class RoundPolicy(ABC):
         return self.config.tokens_per_round
 
     def _reason_request(self, path: PathState, r: int) -> GenerationRequest:
-        budget = self.config.max_tokens - path.reasoning_tokens
+        budget = self.budget_of(path) - path.reasoning_tokens
         return GenerationRequest(
             prompt_ids=list(path.tokens),
             max_new_tokens=min(self.round_tokens(r), budget),
@@ -184,7 +185,7 @@ class RoundPolicy(ABC):
             self.end(path, "think_end")
         elif result.finish_reason == "stop" and result.stop_reason in self.engine.eos_token_ids:
             self.end(path, "eos")
-        elif path.reasoning_tokens >= self.config.max_tokens:
+        elif path.reasoning_tokens >= self.budget_of(path):
             self.end(path, "budget")
         kept, dropped = ids, []
         if ended_by_limit and not path.finished and self.config.trim_unfinished_paragraph:
@@ -393,6 +394,10 @@ class RoundPolicy(ABC):
         row.segments.append(Segment(kind, ids, text))
         path.tokens.extend(ids)
         path.injected_tokens += len(ids)
+
+    def budget_of(self, path: PathState) -> int:
+        """The path's reasoning budget: its own, else the config's `max_tokens`."""
+        return path.budget if path.budget is not None else self.config.max_tokens
 
     def end(self, path: PathState, reason: PathFinish) -> None:
         path.finished, path.finish_reason = True, reason

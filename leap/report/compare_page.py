@@ -1,24 +1,23 @@
 """The pages of a comparison of runs: one self-contained HTML page and a markdown summary.
 
 The HTML page opens offline: its CSS is inline and its two charts (accuracy with error
-bars per run, and accuracy against generated tokens) are drawn by matplotlib as SVG with
-the text as paths, placed inline; nothing is loaded from elsewhere. Text from a run (ids,
-model names) goes through `escape`. Both pages read a `leap.experiments.compare.
-Comparison` and nothing of the store.
+bars per run, and accuracy against generated tokens) are drawn by matplotlib and placed
+inline as SVG by `leap.report.svg.inline_svg`; nothing is loaded from elsewhere. Text
+from a run (ids, model names) goes through `escape`. Both pages read a
+`leap.experiments.compare.Comparison` and nothing of the store.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from leap.report.format import clip, compact_number, escape, percent
+from leap.report.svg import inline_svg
 
 if TYPE_CHECKING:  # the experiments layer hands its result down; no import at run time
     from leap.experiments.compare import ComparedRun, Comparison, ProblemRow
@@ -71,8 +70,10 @@ def render_comparison(comparison: Comparison) -> str:
     )
     charts = (
         '<div class="charts">'
-        + _svg(_accuracy_figure(runs), "acc")
-        + _svg(_tokens_figure(comparison), "tok")
+        + inline_svg(_accuracy_figure(runs), "Accuracy per run", "acc", css_class="mpl")
+        + inline_svg(
+            _tokens_figure(comparison), "Accuracy against generated tokens", "tok", css_class="mpl"
+        )
         + "</div>"
     )
     body = [
@@ -276,7 +277,7 @@ def _md(value: object) -> str:
 
 def _accuracy_figure(runs: Sequence[ComparedRun]) -> Figure:
     """Pass@1 and Cons@N per run, with their intervals as error bars."""
-    figure = Figure(figsize=(max(4.5, 1.1 * len(runs) + 2.5), 3.8))
+    figure = Figure(figsize=(max(4.5, 1.1 * len(runs) + 2.5), 3.8), layout="tight")
     axes = figure.add_subplot()
     width = 0.38
     for offset, (label, color) in enumerate((("Pass@1", _COLORS[0]), ("Cons@N", _COLORS[1]))):
@@ -305,7 +306,7 @@ def _accuracy_figure(runs: Sequence[ComparedRun]) -> Figure:
 
 def _tokens_figure(comparison: Comparison) -> Figure:
     """Per-problem correct share against generated tokens, and each run's means."""
-    figure = Figure(figsize=(5.8, 3.8))
+    figure = Figure(figsize=(5.8, 3.8), layout="tight")
     axes = figure.add_subplot()
     for i, run in enumerate(comparison.runs):
         color = _COLORS[i % len(_COLORS)]
@@ -345,23 +346,3 @@ def _tidy(axes) -> None:
     axes.set_axisbelow(True)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-
-
-def _svg(figure: Figure, prefix: str) -> str:
-    """The figure as inline SVG: text drawn as paths (no fonts), no XML prologue, comments
-    or metadata, no namespace URLs, and its element ids prefixed so that two charts on
-    one page never share an id."""
-    buffer = io.StringIO()
-    figure.tight_layout()
-    with rc_context({"svg.fonttype": "path", "svg.hashsalt": prefix}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(
-        r"<!--.*?-->|<metadata>.*?</metadata>|<style[^>]*>.*?</style>", "", svg, flags=re.S
-    )
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    svg = svg.replace("<svg ", '<svg class="mpl" role="img" ', 1)
-    svg = re.sub(r'\bid="([^"]+)"', rf'id="{prefix}-\1"', svg)
-    svg = re.sub(r'xlink:href="#([^"]+)"', rf'href="#{prefix}-\1"', svg)
-    return re.sub(r"url\(#([^)]+)\)", rf"url(#{prefix}-\1)", svg)

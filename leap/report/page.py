@@ -90,16 +90,6 @@ tr.failed { background: #fff5f5 !important; }
   border-radius: 4px; vertical-align: middle; overflow: hidden; }
 .meter span { display: block; height: 100%; background: #4c9a6a; }
 svg.chart { display: block; font-size: 11px; }
-svg .grid { stroke: #e4e7eb; stroke-width: 1; }
-svg .tick { fill: #52606d; }
-svg .slot { fill: transparent; }
-svg g:hover .slot { fill: #eef2f7; }
-svg .bar { fill: #4c78a8; }
-svg .bar.failed { fill: #c53030; }
-svg .line { fill: none; stroke-width: 2; }
-svg .line.agree { stroke: #4c78a8; }
-svg .line.answered { stroke: #9aa5b1; stroke-dasharray: 5 4; }
-svg .dot { fill: #4c78a8; stroke: #fff; stroke-width: 1.5; }
 .legend { display: flex; gap: 16px; font-size: 12px; color: #52606d; margin: 4px 0 8px; }
 .legend i { display: inline-block; width: 11px; height: 11px; border-radius: 2px;
   margin-right: 5px; vertical-align: -1px; }

@@ -78,6 +78,7 @@ def _solve(future: Future[FinalRecord], engine: Engine, run: PreparedRun, proble
             on_round=report_rounds(problem.id),
             unsaved=run.unsaved_work(problem.id),
             beginnings=run.beginnings.get(problem.id),
+            target_tokens=run.targets.get(problem.id),
         )
     except BaseException as exc:  # noqa: BLE001 - handed to the task that takes over
         future.set_exception(exc)

@@ -14,6 +14,7 @@ from leap.engines.base import Engine
 from leap.engines.factory import shared_engine
 from leap.runs.beginnings import plan_beginnings
 from leap.runs.head_start import HeadStart
+from leap.runs.matching import token_targets
 from leap.runs.problems import load_run_problems
 from leap.runs.solve import UnsavedWork
 from leap.runs.spec import RunSpec, new_run_id
@@ -36,6 +37,7 @@ class PreparedRun:
         "store",
         "beginnings",
         "skipped",
+        "targets",
         "head_start",
         "_unsaved",
         "_begun",
@@ -48,6 +50,7 @@ class PreparedRun:
         store: RunStore,
         beginnings: dict[str, list[list[int]]] | None = None,
         skipped: dict[str, str] | None = None,
+        targets: dict[str, int] | None = None,
     ) -> None:
         self.spec = spec  # its run_id is set
         self.problems = problems
@@ -56,6 +59,8 @@ class PreparedRun:
         self.beginnings = beginnings or {}
         # problem id -> why the run leaves it out (no suitable beginning in the source)
         self.skipped = skipped or {}
+        # problem id -> generated tokens to spend (spec.match_tokens)
+        self.targets = targets or {}
         self.head_start = HeadStart()
         self._unsaved: dict[str, UnsavedWork] = {}
         self._begun = False
@@ -112,4 +117,5 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
             log.warning("skipped: %s", sentence)
         problems = [p for p in problems if p.id in plan.prefixes]
         beginnings, skipped = plan.prefixes, plan.skipped
-    return PreparedRun(spec, problems, store, beginnings, skipped)
+    targets = token_targets(spec, problems) if spec.match_tokens is not None else None
+    return PreparedRun(spec, problems, store, beginnings, skipped, targets)

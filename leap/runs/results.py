@@ -49,7 +49,10 @@ def score_problem(
         mine = path_rows(rounds, answer.path)
         scored = score_text(answer.own_text, problem)
         sequence = [t for row in mine for t in row.ids_for_sequence()]
-        sequence += [t for s in answer.segments for t in s.token_ids]
+        if not any(s.kind == "answer" for row in mine for s in row.segments):
+            # the answer was written after the rounds (methods that answer inside a round,
+            # moa and compute-matched sampling, already hold it in their last row)
+            sequence += [t for s in answer.segments for t in s.token_ids]
         rows.append(
             ScoreRow(
                 problem_id=problem.id,

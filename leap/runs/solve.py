@@ -59,10 +59,12 @@ def solve_problem(
     on_round: RoundListener | None = None,
     unsaved: UnsavedWork | None = None,
     beginnings: Beginnings | None = None,
+    target_tokens: int | None = None,
 ) -> FinalRecord:
     """Continue `problem` from its last stored round to its final answers.
 
-    `beginnings` holds the inherited prefix of each starting path, when the run has them.
+    `beginnings` holds the inherited prefix of each starting path, when the run has them;
+    `target_tokens` the generated tokens a compute-matched run spends on the problem.
 
     When another worker stores a round first (two workers on one problem), this one
     reloads the stored rounds and continues from them, so the store never holds two
@@ -84,6 +86,7 @@ def solve_problem(
                 cache_prefix=f"{run.run_id}/{problem.id}",
                 records=records,
                 beginnings=beginnings,
+                target_tokens=target_tokens,
             )
         except ValueError as exc:
             raise LeapError(
@@ -138,6 +141,7 @@ def solve_in_run(run: PreparedRun, problem: Problem) -> FinalRecord:
             on_round=report_rounds(problem.id),
             unsaved=run.unsaved_work(problem.id),
             beginnings=run.beginnings.get(problem.id),
+            target_tokens=run.targets.get(problem.id),
         )
     emit(ProgressEvent(problem.id, -1, 0, finished=True))
     return final

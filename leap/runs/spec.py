@@ -22,7 +22,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Where and how fast a run goes: a run may resume with other values of these.
 _NOT_DECISIVE = {"run_id", "store", "concurrency", "data", "engine_options"}
 # Decisive fields added after the first runs were stored, with the value they had before.
-_ADDED_LATER: dict[str, Any] = {"shuffle_choices": None, "beginnings": None}
+_ADDED_LATER: dict[str, Any] = {"shuffle_choices": None, "beginnings": None, "match_tokens": None}
 # The same for the fields of the `leap` block.
 _LEAP_ADDED_LATER: dict[str, Any] = {
     "preset": "paper",
@@ -58,6 +58,11 @@ class RunSpec(BaseModel):
     beginnings: Beginnings | None = Field(
         None, description="start every path from a prefix of a path of another stored run"
     )
+    match_tokens: str | None = Field(
+        None,
+        description="independent/self-correct: spend per problem the generated tokens of "
+        "this stored run (a compute-matched baseline)",
+    )
     model: str = DEFAULT_MODEL
     engine: EngineName = "transformers"
     engine_options: EngineOptions = Field(
@@ -81,6 +86,18 @@ class RunSpec(BaseModel):
             own = OPTION_TYPES[engine]
             given = {k: v for k, v in given.items() if own and k in own.model_fields}
         return {**data, "engine_options": options_for(engine, given, loc=("engine_options",))}
+
+    @model_validator(mode="after")
+    def _matchable(self) -> RunSpec:
+        if self.match_tokens is None:
+            return self
+        if self.leap.method not in ("independent", "self-correct"):
+            raise ValueError(
+                f"match_tokens needs method independent or self-correct, not {self.leap.method!r}"
+            )
+        if self.beginnings is not None:
+            raise ValueError("match_tokens and beginnings cannot be combined")
+        return self
 
     def decisive_fields(self) -> dict[str, Any]:
         """The fields that change what is computed (not where or how fast), as JSON.
@@ -106,7 +123,8 @@ class RunSpec(BaseModel):
         """The flow-run name: `aime24-leap-dispersed-k4-T4096`."""
         c, bench = self.leap, self.benchmark_slug()
         if c.method in ("independent", "self-correct"):
-            return f"{bench}-{c.method}-N{c.n_paths}"
+            matched = f"-matched-{self.match_tokens}" if self.match_tokens else ""
+            return f"{bench}-{c.method}-N{c.n_paths}{matched}"
         if c.method == "moa":
             return f"{bench}-moa-L{c.layers}xA{c.n_paths}"
         if c.method == "leap-s":
