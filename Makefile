@@ -14,7 +14,7 @@ LANE_DEPS := pyyaml rapidfuzz==3.14.6 'math-verify[antlr4_13_2]==0.9.0' rich==15
 	pyarrow==26.0.1 boto3==1.44.5 scipy==1.17.1 matplotlib==3.11.2 'pytest>=8' pytest-timeout==2.4.0
 LANE_HOME = $${LEAP_HOME:-$(CURDIR)/.cache/leap}
 
-.PHONY: setup setup-vllm demo test test-main test-vllm lint bench bench-vllm screenshots
+.PHONY: setup setup-vllm demo test test-main test-vllm lint bench bench-vllm screenshots browser
 
 setup: $(STAMP)
 
@@ -32,7 +32,7 @@ demo: setup
 
 test: test-main test-vllm
 
-test-main: setup
+test-main: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -63,8 +63,11 @@ bench-vllm: setup setup-vllm
 	LEAP_HOME=$(LANE_HOME) $(BIN)/python bench/concurrency.py --engine transformers --no-scaling \
 		--json .cache/bench-transformers.json --compare .cache/bench-vllm.json
 
-# Dashboard screenshots (docs/screenshots/) in Debian's headless Chromium, installed here
-# when missing (the machines run as root).
-screenshots: setup
+# Debian's headless Chromium, for the tests that open the HTML pages and for the dashboard
+# screenshots; installed when missing (the machines run as root).
+browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# Dashboard screenshots (docs/screenshots/).
+screenshots: setup browser
 	$(BIN)/python bench/screenshots.py --out docs/screenshots

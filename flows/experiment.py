@@ -2,8 +2,10 @@
 run of this one; a finished cell is skipped, an interrupted one resumes by round.
 
 The file is checked as a whole before anything starts (a mistake fails the flow run with
-one sentence and writes nothing). Cells run one after another in this flow run's
-process, sharing its engine; the experiment ends with one line per cell.
+one sentence and writes nothing). Without `deployment`, cells run one after another in
+this flow run's process, sharing its engine; with it, every unfinished cell starts as a
+flow run of that deployment, so the cells spread over the pool's workers. The experiment
+ends with the comparison of its cells.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from leap.errors import LeapError
 from leap.experiments.declaration import cell_finished, experiment_cells, load_experiment
 from leap.runs import prepare_run
 from tasks.compare import compare_task
+from tasks.experiment import run_cell_on_pool
 
 
 def _flow_run_name() -> str:
@@ -28,24 +31,33 @@ def _flow_run_name() -> str:
 
 @flow(name="leap-experiment", flow_run_name=_flow_run_name, validate_parameters=False)
 def experiment(
-    file: str, overrides: dict[str, Any] | None = None, out_dir: str | None = None
+    file: str,
+    overrides: dict[str, Any] | None = None,
+    out_dir: str | None = None,
+    deployment: str | None = None,
 ) -> Any:
     """Run every cell of the experiment `file`, then compare them (the first cell is the
     baseline); `overrides` (store, limit, model, engine) replace those fields of every
-    cell's spec; the comparison goes to `out_dir` (default ./comparisons/<name>)."""
+    cell's spec; the comparison goes to `out_dir` (default ./comparisons/<name>).
+    `deployment` (e.g. "leap-benchmark/benchmark") runs the cells on the pool instead of
+    in this process."""
     logger = get_run_logger()
     try:
         declared = load_experiment(file)
         cells = experiment_cells(declared, overrides)
+        finished = {cell.run_id for cell in cells if cell_finished(cell)}
     except LeapError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc))
-    logger.info("%d cells in experiment %s", len(cells), file)
-    unfinished = []
-    for cell in cells:
-        if cell_finished(cell):
-            logger.info("cell %s is finished: skipped", cell.run_id)
-            continue
+    logger.info("%d cells in experiment %s, %d finished", len(cells), file, len(finished))
+    unfinished: list[str] = []
+    todo = [cell for cell in cells if cell.run_id not in finished]
+    if deployment is not None:
+        futures = [run_cell_on_pool.submit(deployment, cell.spec) for cell in todo]
+        states = [future.result() for future in futures]
+        unfinished = [c.run_id for c, s in zip(todo, states, strict=True) if s != "Completed"]
+        todo = []
+    for cell in todo:
         try:
             run = prepare_run(cell.spec)
         except LeapError as exc:

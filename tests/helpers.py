@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,36 @@ def store_source(
     ]
     run.save_final(FinalRecord(problem.id, answers))
     return [problem]
+
+
+def chromium_dom(page: Path, profile: Path) -> str:
+    """The DOM headless Chromium builds from `page` with no network at all (every host
+    resolves to nothing, every request goes to a dead proxy); skips when Chromium is
+    missing (`make browser` installs it, and `make test` runs that first)."""
+    import pytest
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed: `make browser` installs Debian's package")
+    command = [
+        chromium,
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        "--enable-logging=stderr",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # Script errors and refused loads are logged as console messages.
+    errors = [line for line in result.stderr.splitlines() if "Uncaught" in line]
+    assert not errors, errors
+    return result.stdout

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from helpers import chromium_dom
 from scipy import stats
 
 from leap.algorithm.config import LeapConfig
@@ -500,28 +500,7 @@ def test_the_library_never_imports_prefect():
 
 @pytest.mark.slow
 def test_the_page_renders_in_chromium_without_a_network(store, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium, see Makefile)")
     page = written(store, tmp_path / "out")["comparison.html"]
-    command = [
-        chromium,
-        "--headless",
-        "--disable-gpu",
-        "--no-sandbox",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        # No network: every host resolves to nothing and every request goes to a dead proxy.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--proxy-server=127.0.0.1:9",
-        "--dump-dom",
-        page.as_uri(),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-2000:]
-    dom = result.stdout
+    dom = chromium_dom(page, tmp_path / "profile")
     assert "<title>Comparison of 2 runs on smoke</title>" in dom
     assert dom.count("<svg") == 2 and "2 / 1 / 2" in dom

@@ -610,3 +610,20 @@ def test_markdown_of_empty_summary():
     assert "| Pass@1 | — |" in text
     assert "| Cons@4 | — |" in text
     assert "**Elapsed:** — · **solve time** (each problem's own, added up): 0.0 s" in text
+
+
+@pytest.mark.slow  # headless Chromium
+def test_the_report_renders_in_chromium_without_a_network(tmp_path):
+    from helpers import chromium_dom
+
+    summary, scores, agreement = make_run(4, 3)
+    influence = [
+        InfluenceRow("prob-00", r, 0, 100 * r, "7", "summary", "0", False, [1], ["0"], False,
+                     category, 0)
+        for r, category in ((1, "adopted"), (2, "kept"), (3, "moved"))
+    ]  # fmt: skip
+    page = tmp_path / "report.html"
+    page.write_text(render_report(summary, scores, agreement, influence=influence))
+    dom = chromium_dom(page, tmp_path / "profile")
+    assert dom.count("<svg") == 4  # the four charts were parsed and kept
+    assert "Peer influence by token position" in dom and "prob-03" in dom
