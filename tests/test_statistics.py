@@ -221,3 +221,11 @@ def test_drawing_class_counts_is_drawing_paths_with_replacement():
         low, high = np.percentile(samples, [2.5, 97.5])
         assert interval.low == pytest.approx(low, abs=0.051)
         assert interval.high == pytest.approx(high, abs=0.051)
+
+
+def test_one_problem_has_a_p_value_of_one():
+    # its only two sign flips are as extreme as each other
+    result = paired_test(
+        RunPaths.of({"p1": [True, True]}), RunPaths.of({"p1": [False, True]}), resamples=100
+    )
+    assert (result.statistic, result.p_value) == (0.5, 1.0)

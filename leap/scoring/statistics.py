@@ -232,22 +232,27 @@ def paired_test(
     """
     b = b.select(a.problem_ids)
     x, y = a.shares(), b.shares()
-    result = stats.permutation_test(
-        (x, y),
-        _mean_difference,
-        permutation_type="samples",
-        vectorized=True,
-        n_resamples=permutations,
-        batch=1000,  # permutations held in memory at once
-        alternative="two-sided",
-        rng=seed,
-    )
+    if x.size < 2:
+        # One problem: its two sign flips are equally extreme, so p = 1 (scipy needs two).
+        statistic, p_value = float(np.mean(x - y)), 1.0
+    else:
+        result = stats.permutation_test(
+            (x, y),
+            _mean_difference,
+            permutation_type="samples",
+            vectorized=True,
+            n_resamples=permutations,
+            batch=1000,  # permutations held in memory at once
+            alternative="two-sided",
+            rng=seed,
+        )
+        statistic, p_value = float(result.statistic), float(result.pvalue)
     rng = np.random.default_rng(seed)
     samples = []
     for problems, (drawn_a, drawn_b) in _draws(rng, resamples, a, b):
         samples.append(_mean_share(a, problems, drawn_a) - _mean_share(b, problems, drawn_b))
     difference = _interval(float(np.mean(x - y)), np.concatenate(samples))
-    return PairedTest(float(result.statistic), float(result.pvalue), difference)
+    return PairedTest(statistic, p_value, difference)
 
 
 def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
