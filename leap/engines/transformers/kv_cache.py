@@ -14,10 +14,6 @@ in length all the time (peer blocks, summaries that stop at different points, tr
 paragraphs); with a shared append column that padding made LeaP pay for much longer
 contexts than it has.
 
-A forward may cover only a contiguous range of the rows (`first_row` and `len(starts)`):
-the engine prefills the rows that join a running batch that way, without feeding padding
-to the rows already generating.
-
 The engine passes its own 4-D boolean mask, which transformers uses as is; SDPA then
 takes its packed grouped-query path for one-token decode steps.
 """
@@ -45,73 +41,39 @@ class RaggedLayer(DynamicLayer):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        starts, first = self._owner.starts, self._owner.first_row
+        starts = self._owner.starts
         width = key_states.shape[-2]
         needed = int(starts.max()) + width
         if self._key_buffer is None or needed > self._key_buffer.shape[-2]:
             self._grow(key_states, value_states, needed)
-        assert self._key_buffer is not None and self._value_buffer is not None
-        # The rows this forward covers: a view, so writing into it writes the buffer.
-        keys = self._key_buffer[first : first + len(starts)]
-        values = self._value_buffer[first : first + len(starts)]
         # Row r's new positions go to columns starts[r]..starts[r]+width-1. Advanced indexing
         # on rows and columns writes only those slots; `scatter_` with an expanded index
         # was measured to copy the whole buffer on every call (26x slower at 2K columns).
         columns = starts[:, None] + torch.arange(width, device=starts.device)[None, :]
         row_index = torch.arange(len(starts), device=starts.device)[:, None].expand_as(columns)
         # The indexed view is [rows, width, heads, dim]; the states are [rows, heads, width, dim].
-        keys[row_index, :, columns] = key_states.transpose(1, 2)
-        values[row_index, :, columns] = value_states.transpose(1, 2)
-        self.keys = keys[..., :needed, :]
-        self.values = values[..., :needed, :]
+        self._key_buffer[row_index, :, columns] = key_states.transpose(1, 2)  # type: ignore[index]
+        self._value_buffer[row_index, :, columns] = value_states.transpose(1, 2)  # type: ignore[index]
+        self.keys = self._key_buffer[..., :needed, :]  # type: ignore[index]
+        self.values = self._value_buffer[..., :needed, :]  # type: ignore[index]
         return self.keys, self.values
 
     def _grow(self, key_states: torch.Tensor, value_states: torch.Tensor, needed: int) -> None:
+        capacity = needed + max(_MIN_GROWTH, needed // 2)
         old_keys, old_values = self._key_buffer, self._value_buffer
-        _, heads, _, dim = key_states.shape
-        self._allocate(key_states, value_states, heads, dim, needed)
+        rows, heads, _, dim = key_states.shape
+        self._key_buffer = key_states.new_zeros((rows, heads, capacity, dim))
+        self._value_buffer = value_states.new_zeros((rows, heads, capacity, dim))
         if old_keys is not None and old_values is not None:
             kept = old_keys.shape[-2]
-            self._key_buffer[..., :kept, :] = old_keys  # type: ignore[index]
-            self._value_buffer[..., :kept, :] = old_values  # type: ignore[index]
+            self._key_buffer[..., :kept, :] = old_keys
+            self._value_buffer[..., :kept, :] = old_values
 
-    def _allocate(
-        self, k_like: torch.Tensor, v_like: torch.Tensor, heads: int, dim: int, needed: int
-    ) -> None:
-        """Zeroed buffers for every row of the cache, `needed` columns and room to grow.
-
-        Zeros, not `empty`: masked scratch columns still meet the values in attention
-        (weight 0 times garbage could be NaN).
-        """
-        shape = (self._owner.rows, heads, needed + max(_MIN_GROWTH, needed // 2), dim)
-        self._key_buffer = k_like.new_zeros(shape)
-        self._value_buffer = v_like.new_zeros(shape)
-
-    def load(self, parts: list[tuple[torch.Tensor, torch.Tensor] | None]) -> None:
-        """Fill the buffers from per-row keys and values ([1, heads, length, dim] each, or
-        None for an empty row), each row from column 0: one copy per row."""
-        k_like, v_like = next(part for part in parts if part is not None)
-        self.lazy_initialization(k_like, v_like)
-        width = max(part[0].shape[-2] for part in parts if part is not None)
-        self._allocate(k_like, v_like, k_like.shape[1], k_like.shape[3], width)
+    def row(self, index: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copies of one row's first `length` keys and values, [1, heads, length, dim]."""
         assert self._key_buffer is not None and self._value_buffer is not None
-        for row, part in enumerate(parts):
-            if part is not None:
-                length = part[0].shape[-2]
-                self._key_buffer[row, :, :length] = part[0][0]
-                self._value_buffer[row, :, :length] = part[1][0]
-        self.keys = self._key_buffer[..., :width, :]
-        self.values = self._value_buffer[..., :width, :]
-
-    def row(
-        self, index: int, length: int, *, copy: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One row's first `length` keys and values, [1, heads, length, dim]: copies, or
-        views of the buffers (valid until the next write) with `copy=False`."""
-        assert self._key_buffer is not None and self._value_buffer is not None
-        keys = self._key_buffer[index : index + 1, :, :length]
-        values = self._value_buffer[index : index + 1, :, :length]
-        return (keys.clone(), values.clone()) if copy else (keys, values)
+        keys = self._key_buffer[index : index + 1, :, :length].clone()
+        return keys, self._value_buffer[index : index + 1, :, :length].clone()
 
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("rows shrink by their length in the engine, not by cropping")
@@ -124,25 +86,29 @@ class RaggedLayer(DynamicLayer):
 
 
 class RaggedCache(Cache):
-    """The cache of one batch of `rows` rows.
-
-    Before every forward set `starts` (the real length of each row the forward covers)
-    and `first_row` (the first of those rows; 0 when it covers them all).
-    """
+    """The cache of one batch; set `starts` (each row's real length) before every forward."""
 
     def __init__(self, layers: int, rows: int) -> None:
         super().__init__(layers=[RaggedLayer(self) for _ in range(layers)])
-        self.rows = rows
         self.starts = torch.zeros(rows, dtype=torch.long)
-        self.first_row = 0
 
     def load_rows(self, rows: list[list[tuple[torch.Tensor, torch.Tensor]] | None]) -> None:
-        """Fill the cache from per-row keys and values (`None` for a row with nothing
-        cached); they are copied, so they may be views of another cache."""
-        if not any(rows):
+        """Fill the cache from per-row copies (`None` for a row with nothing cached)."""
+        lengths = [r[0][0].shape[-2] if r else 0 for r in rows]
+        template = next((r for r in rows if r), None)
+        if template is None:
             return
+        self.starts = torch.zeros(len(rows), dtype=torch.long)
         for layer_index, layer in enumerate(self.layers):
-            layer.load([r[layer_index] if r else None for r in rows])  # type: ignore[attr-defined]
+            k_like, v_like = template[layer_index]
+            width = max(lengths)
+            keys = k_like.new_zeros((len(rows), k_like.shape[1], width, k_like.shape[3]))
+            values = v_like.new_zeros((len(rows), v_like.shape[1], width, v_like.shape[3]))
+            for row, cached in enumerate(rows):
+                if cached:
+                    keys[row, :, : lengths[row]] = cached[layer_index][0][0]
+                    values[row, :, : lengths[row]] = cached[layer_index][1][0]
+            layer.update(keys, values)
 
 
 def attention_mask(starts: torch.Tensor, queries: int) -> torch.Tensor:
