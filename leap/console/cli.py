@@ -175,7 +175,9 @@ def run(
     engine: str = EngineKind,
     engine_option: list[str] | None = EngineOption,
     dtype: str = DtypeOption,
-    concurrency: int = typer.Option(1, help="Problems solved at once."),
+    concurrency: int | None = typer.Option(
+        None, help="Problems solved at once (default 4; batched on every engine)."
+    ),
     spec_file: Path | None = typer.Option(
         None, "--spec", help="YAML file of a whole run spec (docs: README, Configuration)."
     ),
@@ -219,7 +221,7 @@ def run(
             "engine_options": parse_engine_options(engine, engine_option or []),
             "dtype": dtype,
             "store": store,
-            "concurrency": concurrency,
+            **({"concurrency": concurrency} if concurrency is not None else {}),
         },
         source="options",
     )

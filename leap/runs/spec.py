@@ -70,7 +70,9 @@ class RunSpec(BaseModel):
     )
     dtype: str = "auto"
     store: str = DEFAULT_STORE
-    concurrency: int = Field(1, ge=1, description="problems solved at once")
+    # Several problems at once by default: every engine batches concurrent problems
+    # (the transformers engine since continuous batching; see docs/performance.md).
+    concurrency: int = Field(4, ge=1, description="problems solved at once")
 
     @model_validator(mode="before")
     @classmethod
