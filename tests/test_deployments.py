@@ -60,6 +60,14 @@ def test_nightly_schedule_and_job_variables_read_back_from_the_server(deployed):
     assert pull["prefect.deployments.steps.set_working_directory"]["directory"] == str(ROOT)
     pool = deployed.server.get("/work_pools/gpu")
     assert pool["type"] == "process"
+    # Fine-tuning takes the GPU like a benchmark run; an experiment only starts runs.
+    finetune = deployed.deployment("leap-finetune/finetune")
+    assert finetune["work_pool_name"] == "gpu"
+    assert finetune["parameters"] == declared["finetune"]["parameters"]
+    assert finetune["job_variables"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"
+    experiment = deployed.deployment("leap-experiment/experiment")
+    assert experiment["parameters"] == declared["experiment"]["parameters"]
+    assert experiment["job_variables"]["env"]["CUDA_VISIBLE_DEVICES"] == ""
 
 
 def test_deployed_run_completes_and_fills_the_dashboard(deployed, single_run):

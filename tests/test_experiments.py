@@ -16,7 +16,7 @@ import yaml
 from helpers import TINY_LEAP
 
 from leap.errors import LeapError
-from leap.experiments.declaration import Experiment, experiment_cells, field_of
+from leap.experiments.declaration import Experiment, experiment_cells, field_of, load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,6 +79,52 @@ def test_an_axis_names_a_field(axis, field):
 def test_an_unknown_axis_or_value_is_one_sentence(axes, sentence, tmp_path):
     with pytest.raises(LeapError, match=sentence):
         experiment_cells(declared(**axes), {"store": str(tmp_path)})
+
+
+def test_listed_cells_are_those_cells_in_their_order(tmp_path):
+    base = {"benchmark": "smoke", "limit": 1, "leap": {"n_paths": 2}}
+    cells = [
+        {"model": "smollm2-135m", "method": "independent"},
+        {"model": "smollm2-135m", "method": "leap"},
+        {"model": "./finetuned/leap-t", "method": "leap-t", "T": 8},
+    ]
+    listed = experiment_cells(Experiment(name="exp", base=base, cells=cells), {"store": "s"})
+    assert [c.values for c in listed] == cells
+    assert [(c.spec.model, c.spec.leap.method) for c in listed] == [
+        ("smollm2-135m", "independent"),
+        ("smollm2-135m", "leap"),
+        ("./finetuned/leap-t", "leap-t"),
+    ]
+    assert listed[2].spec.leap.tokens_per_round == 8 and listed[0].spec.leap.n_paths == 2
+    assert [c.run_id for c in listed][:2] == [
+        "exp-model-smollm2_135m-method-independent",
+        "exp-model-smollm2_135m-method-leap",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("declaration", "sentence"),
+    [
+        ({"axes": {"k": [1]}, "cells": [{"k": 1}]}, "give either axes .* or cells"),
+        ({}, "give either axes .* or cells"),
+        ({"cells": [{"k": 1}, {}]}, "cell 2 sets nothing"),
+        ({"cells": []}, "invalid cells"),
+    ],
+)
+def test_axes_or_cells_exactly_one_in_one_sentence(declaration, sentence, tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "bad", **declaration}))
+    with pytest.raises(LeapError, match=sentence):
+        load_experiment(path)
+
+
+def test_a_cell_listed_twice_or_with_an_unknown_axis_is_one_sentence(tmp_path):
+    twice = Experiment(name="exp", cells=[{"k": 1}, {"k": 1}])
+    with pytest.raises(LeapError, match="cell k=1 is listed twice"):
+        experiment_cells(twice, {"store": str(tmp_path)})
+    unknown = Experiment(name="exp", cells=[{"k": 1}, {"routr": "dispersed"}])
+    with pytest.raises(LeapError, match="axis 'routr' is not a field"):
+        experiment_cells(unknown, {"store": str(tmp_path)})
 
 
 def write_experiment(folder: Path, store: Path) -> Path:

@@ -119,10 +119,11 @@ def test_killed_run_resumes_to_the_same_scores(tmp_path, config_file, whole):
     assert scores(store, "killed") == scores(whole[0], "whole")
 
 
-# Each new method with three rounds on one problem; killed once its first round is stored
-# (moa: during its second layer; leap-s: after its group communication).
+# Each method with a policy class of its own, three rounds on one problem; killed once its
+# first round is stored (moa: during its second layer; leap-s: after its group
+# communication). The PeerGroup methods (leap, leap-t, single, independent, self-correct)
+# share one class and one replay: `test_killed_run_resumes_to_the_same_scores` covers them.
 METHOD_CONFIGS = {
-    "self-correct": {"method": "self-correct", "tokens_per_round": 24, "max_tokens": 72},
     "moa": {"method": "moa", "layers": 3, "max_tokens": 24},
     "leap-s": {
         "method": "leap-s",

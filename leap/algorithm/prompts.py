@@ -12,6 +12,8 @@ from leap.benchmarks.problem import CHOICE_LETTERS, Problem
 
 SUMMARY_OPEN = "<summarize>"
 SUMMARY_CLOSE = "</summarize>"
+# How a LeaP-T path opens a summary by itself (in SFT examples, in place of SUMMARY_CUE).
+SUMMARY_SELF_OPEN = "\n\n" + SUMMARY_OPEN
 PEERS_OPEN = "<peer_summaries>"
 PEERS_CLOSE = "</peer_summaries>"
 # The forced answer cue ends by opening the box, so the answer the model writes next

@@ -310,6 +310,52 @@ def compare(
     run_compare(store, run_ids, out, seed=seed, resamples=resamples)
 
 
+@app.command("sft-data")
+def sft_data(
+    run_ids: list[str] = typer.Argument(
+        ..., metavar="RUN_ID [...]", help="Finished, scored LeaP runs of one model."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Folder for data.parquet, card.json and card.md."
+    ),
+    store: str = StoreOption,
+    correct_only: bool = typer.Option(
+        True, "--correct-only/--all-answers", help="Keep only paths whose answer is right."
+    ),
+    closed_summaries: bool = typer.Option(
+        True,
+        "--closed-summaries/--any-summaries",
+        help="Keep only paths that closed every summary themselves, within the budget.",
+    ),
+    drop_forced: bool = typer.Option(
+        True, "--drop-forced/--keep-forced", help="Leave out paths forced to answer."
+    ),
+    max_length: int | None = typer.Option(None, min=1, help="Most tokens per example."),
+    force: bool = typer.Option(False, "--force", help="Replace a data set already in --out."),
+) -> None:
+    """Build a supervised fine-tuning data set for LeaP-T from stored runs (docs/training.md)."""
+    from leap.console.sft_data import run_sft_data
+    from leap.training.sft_data import SftFilters
+
+    filters = SftFilters(correct_only, closed_summaries, drop_forced, max_length)
+    run_sft_data(store, run_ids, out, filters, force=force)
+
+
+@app.command()
+def finetune(
+    config_file: Path = typer.Argument(..., help="Training config (YAML; docs/training.md)."),
+    store: str | None = typer.Option(
+        None, "--store", "-s", help="Folder or s3://bucket/prefix (default: the file's)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Local folder of the final model."),
+) -> None:
+    """Fine-tune a model on SFT data sets (LeaP-T) as a Prefect flow; resumes from the
+    store's latest checkpoint."""
+    from leap.console.finetune import run_finetune
+
+    sys.exit(run_finetune(config_file, store, str(out) if out else None))
+
+
 @app.command()
 def benchmarks() -> None:
     """List the benchmarks that can be run, with sizes and sources."""

@@ -17,6 +17,15 @@ Every combination of axis values is a cell: an ordinary run with its own run id
 like any run. An axis names a run spec field (`model`), a LeaP setting (`leap.top_k`, or
 its short name `top_k`), a beginnings setting (`beginnings.good`), or one of the aliases
 below. An unknown axis or a value its field refuses is one sentence naming the cell.
+
+Where the runs to compare are not a grid (a fine-tuned model with one method, its base
+model with two others), `cells:` lists them instead of `axes:` (exactly one of the two):
+
+```yaml
+cells:                        # each cell: axis names and their values, in this order
+  - {model: ./finetuned/leap-t, method: leap-t}
+  - {model: smollm2-135m, method: leap}
+```
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from leap.algorithm.config import LeapConfig
 from leap.errors import LeapError, describe_validation_error, load_yaml_mapping
@@ -47,13 +56,37 @@ _SPEC_AXES = {"model", "engine", "dtype", "limit"}
 
 
 class Experiment(BaseModel):
-    """An experiment file: `name`, the `base` run spec and its `axes`."""
+    """An experiment file: `name`, the `base` run spec, and its `axes` (every combination
+    of their values is a cell) or its `cells` (listed one by one)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
     base: dict[str, Any] = Field(default_factory=dict)
-    axes: dict[str, list[Any]] = Field(min_length=1)
+    axes: dict[str, list[Any]] | None = Field(None, min_length=1)
+    cells: list[dict[str, Any]] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _axes_or_cells(self) -> Experiment:
+        if (self.axes is None) == (self.cells is None):
+            raise ValueError("give either axes (a grid of cells) or cells (a list), not both")
+        for number, cell in enumerate(self.cells or [], start=1):
+            if not cell:
+                raise ValueError(f"cell {number} sets nothing: give it at least one axis")
+        return self
+
+    def combinations(self) -> list[dict[str, Any]]:
+        """The axis values of every cell, in order."""
+        if self.cells is not None:
+            return [dict(cell) for cell in self.cells]
+        assert self.axes is not None
+        for axis, values in self.axes.items():
+            if not values:
+                raise LeapError(f"experiment axis {axis!r} lists no values: give at least one.")
+        return [
+            dict(zip(self.axes, combination, strict=True))
+            for combination in itertools.product(*self.axes.values())
+        ]
 
 
 @dataclass(frozen=True)
@@ -99,23 +132,22 @@ def field_of(axis: str) -> str:
 
 
 def experiment_cells(experiment: Experiment, overrides: dict[str, Any] | None = None) -> list[Cell]:
-    """Every cell of `experiment`, in axis order, each a checked run spec.
+    """Every cell of `experiment`, in axis (or list) order, each a checked run spec.
 
     `overrides` (e.g. the store) replace those spec fields in every cell.
     """
-    fields = {axis: field_of(axis) for axis in experiment.axes}
-    for axis, values in experiment.axes.items():
-        if not values:
-            raise LeapError(f"experiment axis {axis!r} lists no values: give at least one.")
-    cells = []
-    for combination in itertools.product(*experiment.axes.values()):
-        values = dict(zip(experiment.axes, combination, strict=True))
+    combinations = experiment.combinations()
+    fields = {axis: field_of(axis) for values in combinations for axis in values}
+    cells: list[Cell] = []
+    for values in combinations:
         data = copy.deepcopy(experiment.base)
         for axis, value in values.items():
             _set(data, fields[axis], value)
         data.update(overrides or {})
         data["run_id"] = cell_run_id(experiment.name, values)
         source = f"experiment {experiment.name}, cell {_describe(values)}"
+        if any(cell.run_id == data["run_id"] for cell in cells):
+            raise LeapError(f"{source} is listed twice: list every cell once.")
         cells.append(Cell(values, spec_with_defaults(data, source=source)))
     return cells
 

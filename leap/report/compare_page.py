@@ -17,41 +17,20 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from leap.report.format import clip, compact_number, escape, percent
+from leap.report.style import html_page
 from leap.report.svg import inline_svg
 
 if TYPE_CHECKING:  # the experiments layer hands its result down; no import at run time
     from leap.experiments.compare import ComparedRun, Comparison, ProblemRow
     from leap.scoring.statistics import Interval
 
+# Rules of this page only; the shared ones are in leap.report.style.
 _CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f6f7f9; color: #1f2933;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-header { background: #fff; border-bottom: 1px solid #e1e5ea; padding: 20px 32px; }
-main { padding: 8px 32px 40px; max-width: 1400px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 22px 0 10px; }
-section { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px;
-  padding: 4px 20px 16px; margin-top: 18px; }
-code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  background: #f1f3f5; padding: 1px 4px; border-radius: 3px; }
-.sub, .note { color: #52606d; margin: 0; }
+code { word-break: normal; }
 span.note { white-space: nowrap; }
-.note { font-size: 12px; margin: 4px 0 8px; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 4px 8px; border-bottom: 1px solid #eceff2; text-align: left;
-  vertical-align: top; }
-thead th { background: #f4f6f8; font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tbody tr:nth-child(even) { background: #fafbfc; }
-.scroll { overflow-x: auto; max-width: 100%; }
-.ok { color: #2f855a; font-weight: 700; }
-.bad { color: #c53030; font-weight: 700; }
+th, td { padding: 4px 8px; }
 .win { background: #e3f4e8; }
 .loss { background: #fde8e8; }
-.charts { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
-svg.mpl { max-width: 100%; height: auto; }
 svg.mpl * { stroke-linejoin: round; stroke-linecap: butt; }
 """
 
@@ -84,12 +63,7 @@ def render_comparison(comparison: Comparison) -> str:
         _section("Problems", _problems_table(comparison)),
         "</main>",
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body>{''.join(body)}</body></html>\n"
-    )
+    return html_page(title, body, _CSS)
 
 
 def render_comparison_markdown(comparison: Comparison) -> str:

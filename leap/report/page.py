@@ -38,6 +38,7 @@ from leap.report.format import (
     verdict_counts,
     whole_number,
 )
+from leap.report.style import html_page
 from leap.report.tables import agreement_tables, config_table, problem_table
 from leap.scoring.influence import (
     CATEGORIES,
@@ -47,42 +48,16 @@ from leap.scoring.influence import (
 )
 from leap.scoring.summary import RunOrigin, RunSummary, ScoreRow
 
+# Rules of this page only; the shared ones are in leap.report.style.
 _CSS = """
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f6f7f9; color: #1f2933;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; }
-header { background: #fff; border-bottom: 1px solid #e1e5ea; padding: 20px 32px; }
-main { padding: 8px 32px 40px; max-width: 1400px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 17px; margin: 28px 0 10px; }
-h3 { font-size: 14px; margin: 18px 0 6px; }
-section { background: #fff; border: 1px solid #e1e5ea; border-radius: 8px;
-  padding: 4px 20px 16px; margin-top: 18px; }
-code { font: 12px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  background: #f1f3f5; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
-.sub { color: #52606d; margin: 0; }
+h2 { margin: 28px 0 10px; }
 .meta { display: flex; flex-wrap: wrap; gap: 6px 24px; margin: 10px 0 0; color: #52606d; }
 .meta b { color: #1f2933; font-weight: 600; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-top: 16px; }
-.card { border: 1px solid #e1e5ea; border-radius: 8px; padding: 10px 16px; min-width: 130px;
-  background: #fbfcfd; }
-.card .label { color: #52606d; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.card .value { font-size: 24px; font-weight: 600; }
 .card.alert { border-color: #e5a3a3; background: #fff5f5; }
-table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #eceff2; text-align: left;
-  vertical-align: top; }
-thead th { background: #f4f6f8; font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-tbody tr:nth-child(even) { background: #fafbfc; }
 tr.failed { background: #fff5f5 !important; }
 .inline { display: inline-table; margin-right: 28px; vertical-align: top; }
-.scroll { overflow-x: auto; max-width: 100%; }
 .empty, .note, .muted { color: #7b8794; }
-.note { font-size: 12px; margin: 2px 0 8px; }
-.ok { color: #2f855a; font-weight: 700; }
-.bad { color: #c53030; font-weight: 700; }
+.note { margin: 2px 0 8px; }
 .badge { background: #c53030; color: #fff; border-radius: 3px; padding: 0 5px; font-size: 11px; }
 .failures { border-color: #e5a3a3; background: #fff5f5; }
 .failures li code { background: #fde2e2; }
@@ -320,9 +295,4 @@ def render_report(
         f"<section><h2>Configuration</h2>{config_table(summary.config)}</section>",
         "</main>",
     ]
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>"
-        f"<body>{''.join(body)}</body></html>\n"
-    )
+    return html_page(title, body, _CSS)
